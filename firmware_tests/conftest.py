@@ -1,0 +1,47 @@
+"""Shared fixtures: small real signals and a small untrained model, made on the fly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+SR = 48000
+
+
+def sine(freq: float, seconds: float = 1.0, db: float = -20.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    rms = 10 ** (db / 20)
+    return (np.sqrt(2) * rms * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def white_noise(seconds: float = 1.0, db: float = -20.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 10 ** (db / 20), int(seconds * sr))).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def model():
+    from neurorack.model.impact_model import ImpactModel
+
+    return ImpactModel().eval()
+
+
+@pytest.fixture
+def curves():
+    """A plausible 1 s trajectory: a decaying, fairly tonal impact."""
+    t = np.linspace(0, 1, 100)
+    c = np.empty((100, 7), np.float32)
+    c[:, 0] = np.clip(0.9 - 0.8 * t, 0, 1)
+    c[:, 1] = np.where(t < 0.03, 0.8, 0.05)
+    c[:, 2] = 0.3
+    c[:, 3] = 0.6
+    c[:, 4] = 0.35
+    c[:, 5] = 0.5 - 0.2 * t
+    c[:, 6] = 0.4
+    return c

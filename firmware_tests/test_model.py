@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+
+from neurorack import descriptors as D
+from neurorack.errors import CheckpointError, DescriptorError
+from neurorack.model.checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
+from neurorack.model.generator import load_model
+from neurorack.model.impact_model import ImpactModel, ModelConfig
+
+
+def test_parameter_budget(model):
+    assert model.parameter_count() <= 1_000_000
+
+
+def test_gradients_reach_every_decoder_weight(model, curves):
+    model.train()
+    c = torch.from_numpy(curves)[None]
+    audio = model.render_aligned(c, torch.zeros(1, D.TIMBRE_BANDS))
+    target = torch.randn_like(audio) * 0.05
+    window = torch.hann_window(512)
+    torch.nn.functional.l1_loss(torch.stft(audio, 512, window=window, return_complex=True).abs(),
+                                torch.stft(target, 512, window=window, return_complex=True).abs()).backward()
+    grads = [p.grad for p in model.decoder.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+@pytest.mark.parametrize("block", [8, 25])
+def test_model_streams_block_by_block(model, curves, block):
+    c = torch.from_numpy(curves)[None]
+    timbre = torch.randn(1, D.TIMBRE_BANDS) * 0.3
+    with torch.inference_mode():
+        whole, _ = model(c, timbre, model.initial_state(1))
+        state, parts = model.initial_state(1), []
+        for s in range(0, c.shape[1], block):
+            part, state = model(c[:, s:s + block], timbre, state)
+            parts.append(part)
+    assert float((torch.cat(parts, 1) - whole).abs().max()) <= 1e-4
+
+
+def test_decoder_streams_its_raw_controls(model, curves):
+    x = torch.randn(1, 100, model.n_inputs)
+    with torch.inference_mode():
+        whole, _ = model.decoder(x, model.decoder.initial_state(1))
+        state, parts = model.decoder.initial_state(1), []
+        for s in range(0, 100, 1):
+            part, state = model.decoder(x[:, s:s + 1], state)
+            parts.append(part)
+    assert torch.allclose(torch.cat(parts, 1), whole, atol=1e-5)
+
+
+def test_checkpoint_round_trip(tmp_path, model, curves):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, meta={"note": "test"})
+    again, payload = load_checkpoint(path)
+    assert payload["meta"]["note"] == "test"
+    c, t = torch.from_numpy(curves)[None], torch.zeros(1, D.TIMBRE_BANDS)
+    with torch.inference_mode():
+        assert torch.equal(model.render_aligned(c, t), again.render_aligned(c, t))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path, model):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    save_checkpoint(corrupt, model)
+    corrupt.write_bytes(corrupt.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": torch.nn.Linear(3, 3).state_dict()}, foreign)
+    with pytest.raises(CheckpointError, match="not a neurorack model"):
+        load_checkpoint(foreign)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, ImpactModel(ModelConfig(channels=32)))
+    payload = torch.load(other, weights_only=True)
+    payload["config"]["channels"] = 64  # settings that no longer describe the weights
+    torch.save(payload, other)
+    with pytest.raises(CheckpointError, match="do not fit this architecture"):
+        load_checkpoint(other)
+
+
+def test_shipped_model_loads_offline_and_renders(curves):
+    assert default_checkpoint().is_file()
+    gen = load_model()
+    assert gen.n_parameters <= 1_000_000
+    audio = gen.render(curves)
+    assert audio.dtype == np.float32 and audio.shape == (48000,)
+    assert np.all(np.isfinite(audio)) and 0 < np.max(np.abs(audio)) <= 1.0
+    as_json = D.Trajectory(curves, np.zeros(D.TIMBRE_BANDS, np.float32)).to_json(48000)
+    assert np.allclose(gen.render(as_json), audio, atol=1e-4)
+    resampled = gen.render(curves, sample_rate=44100)
+    assert abs(len(resampled) - 44100) <= 2
+
+
+def test_render_rejects_bad_descriptors():
+    gen = load_model()
+    with pytest.raises(DescriptorError):
+        gen.render(np.zeros((10, 5)))
+    bad = np.full((10, 7), 0.5)
+    bad[2, 1] = np.nan
+    with pytest.raises(DescriptorError, match="NaN"):
+        gen.render(bad)
+
+
+def test_cpu_backend_traced_graph_matches_eager(model, curves):
+    from neurorack.model.backends import TorchCPUBackend
+
+    backend = TorchCPUBackend(model, bucket=30)
+    timbre = np.zeros(D.TIMBRE_BANDS, np.float32)
+    first = backend.render(curves[:90], timbre, 48000)  # eager, length padded to 90 -> 90
+    second = backend.render(curves[:90], timbre, 48000)  # traced now
+    assert len(backend._graphs) == 1
+    assert np.allclose(first, second, atol=1e-5) and first.shape == (90 * 480,)
+    with torch.inference_mode():
+        reference = model.render_aligned(torch.from_numpy(curves[:77])[None], torch.zeros(1, D.TIMBRE_BANDS))[0].numpy()
+    assert np.allclose(backend.render(curves[:77], timbre, 48000), reference, atol=1e-5)  # padded 77 -> 90

@@ -1,0 +1,142 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neurorack import descriptors as D
+from neurorack.synth import ImpactSynth
+from neurorack.synth.frames import FrameGrid, decaying_sum
+
+OFF = -30.0  # raw value that squashes a gain to ~0
+ON = 20.0
+
+
+def raw_controls(synth: ImpactSynth, frames: int, **overrides) -> torch.Tensor:
+    """Raw controls with every block off, then the given slices set: name -> (start, stop, value)."""
+    raw = torch.full((1, frames, synth.n_raw), OFF)
+    offsets = np.cumsum([0] + synth.sizes)
+    blocks = dict(zip(["partials", "noise", "transient", "reverb"], offsets[:-1]))
+    for name, (start, stop, value) in overrides.items():
+        block = name.split("_")[0]
+        raw[..., blocks[block] + start:blocks[block] + stop] = value
+    return raw
+
+
+def pitch_for(hz: float) -> float:
+    return float(D.from_physical("pitch", 69 + 12 * math.log2(hz / 440.0)))
+
+
+def render(synth, raw, loudness, pitch):
+    t = raw.shape[1]
+    audio, _ = synth(raw, torch.full((1, t), loudness), torch.full((1, t), pitch), synth.initial_state(1))
+    return audio[0].numpy()
+
+
+def test_single_partial_is_a_clean_sinusoid_at_its_frequency_and_level():
+    synth = ImpactSynth(48000)
+    k = synth.partials.n_partials
+    # excitation of partial 0 only, slowest decay, partial gain on, ratio steps at their largest
+    raw = raw_controls(synth, 100, partials_exc=(0, 1, ON), partials_decay=(k, 2 * k, ON),
+                       partials_steps=(2 * k, 3 * k - 1, ON), partials_gain=(3 * k - 1, 3 * k, ON))
+    audio = render(synth, raw, 0.75, pitch_for(1000.0))
+    steady = audio[24000:72000]
+    assert np.sqrt(np.mean(steady ** 2)) == pytest.approx(0.1, rel=0.06)  # -20 dBFS
+    spectrum = np.abs(np.fft.rfft(steady * np.hanning(len(steady)))) ** 2
+    freqs = np.fft.rfftfreq(len(steady), 1 / 48000)
+    assert abs(freqs[np.argmax(spectrum)] - 1000.0) < 2.0
+    near = spectrum[np.abs(freqs - 1000.0) < 30].sum()
+    assert near / spectrum.sum() > 0.999  # everything else (leakage, frame ripple) below -30 dB
+
+
+def test_partials_above_nyquist_are_removed():
+    synth = ImpactSynth(48000)
+    k = synth.partials.n_partials
+    raw = raw_controls(synth, 10, partials_exc=(0, k, ON), partials_steps=(2 * k, 3 * k - 1, ON))
+    controls = synth.partials.get_controls(raw[..., :synth.partials.n_raw], torch.full((1, 10), 2000.0))
+    amp, _, _ = synth.partials.get_amplitudes(controls, synth.partials.initial_state(1))
+    above = controls["freqs"] >= 24000 - 500
+    assert above.any() and (~above).any()
+    assert torch.all(amp[above] == 0) and torch.all(amp[~above] > 0)
+
+
+def test_loudness_is_enforced_and_zero_is_silence():
+    synth = ImpactSynth(48000)
+    torch.manual_seed(1)
+    raw = torch.randn(1, 80, synth.n_raw)
+    raw[..., -synth.reverb.n_raw:] = OFF  # dry only: the tail would add to the target
+    loud = torch.cat([torch.full((1, 40), 0.625), torch.zeros(1, 40)], dim=1)  # -30 dBFS, then silence
+    audio, _ = synth(raw, loud, torch.full((1, 80), 0.4), synth.initial_state(1))
+    audio = audio[0].numpy()
+    rms_db = 20 * np.log10(np.sqrt(np.mean(audio[4800:14400] ** 2)))
+    assert rms_db == pytest.approx(-30.0, abs=1.0)
+    # Dry is silent at once; only the (nearly off) reverb tail remains, far below -90 dBFS.
+    assert np.max(np.abs(audio[40 * 480 + 240:])) < 10 ** (-90 / 20)
+
+
+def test_noise_follows_its_band_gains():
+    synth = ImpactSynth(48000)
+    n_bands = synth.noise.n_raw - 1
+    raw = raw_controls(synth, 60, noise_low=(0, n_bands // 4, ON), noise_gain=(n_bands, n_bands + 1, ON))
+    audio = render(synth, raw, 0.7, 0.5)
+    spectrum = np.abs(np.fft.rfft(audio[4800:])) ** 2
+    freqs = np.fft.rfftfreq(len(audio) - 4800, 1 / 48000)
+    assert spectrum[freqs < 1000].sum() > 100 * spectrum[freqs > 6000].sum()
+
+
+def test_transient_is_a_sharp_click_on_the_frame_time():
+    synth = ImpactSynth(48000)
+    n_bands = synth.transient.n_raw - 2
+    raw = raw_controls(synth, 20, transient_shape=(0, n_bands, ON), transient_gain=(n_bands, n_bands + 1, ON))
+    loud = torch.zeros(1, 20)
+    loud[0, 10] = 0.8
+    audio, _ = synth(raw, loud, torch.full((1, 20), 0.5), synth.initial_state(1))
+    audio = audio[0].numpy()
+    peak = int(np.argmax(np.abs(audio)))
+    assert abs(peak - 11 * 480) <= 24  # the click sits at the end of its descriptor frame's 10 ms
+    energy = np.cumsum(audio ** 2) / np.sum(audio ** 2)
+    assert np.searchsorted(energy, 0.95) - np.searchsorted(energy, 0.05) < 480  # within 10 ms
+
+
+@pytest.mark.parametrize("block", [1, 7, 13, 64])
+def test_synth_streams_block_by_block_exactly(block):
+    synth = ImpactSynth(48000)
+    torch.manual_seed(2)
+    t = 150
+    raw = torch.randn(1, t, synth.n_raw)
+    loud = torch.rand(1, t) * 0.9
+    pitch = torch.rand(1, t)
+    whole, _ = synth(raw, loud, pitch, synth.initial_state(1))
+    state, parts = synth.initial_state(1), []
+    for s in range(0, t, block):
+        part, state = synth(raw[:, s:s + block], loud[:, s:s + block], pitch[:, s:s + block], state)
+        parts.append(part)
+    assert torch.cat(parts, 1).shape == whole.shape
+    assert float((torch.cat(parts, 1) - whole).abs().max()) <= 1e-4
+
+
+def test_decaying_sum_matches_the_recurrence():
+    torch.manual_seed(3)
+    x, ld, s = torch.rand(2, 300, 3), -torch.rand(2, 300, 3), torch.rand(2, 3, dtype=torch.float64)
+    y, last = decaying_sum(x, ld, s, chunk=64)
+    ref, prev = [], s.clone()
+    for i in range(300):
+        prev = torch.exp(ld[:, i].double()) * prev + x[:, i].double()
+        ref.append(prev)
+    assert torch.allclose(y.double(), torch.stack(ref, 1), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(last, prev)
+
+
+@pytest.mark.parametrize("rate", [16000, 24000, 48000, 96000])
+def test_any_rate_that_is_a_multiple_of_200_hz(rate):
+    grid = FrameGrid(rate)
+    assert grid.hop * 200 == rate and grid.bin_hz == 100.0
+    synth = ImpactSynth(rate)
+    audio, _ = synth(torch.randn(1, 30, synth.n_raw), torch.full((1, 30), 0.6), torch.full((1, 30), 0.4),
+                     synth.initial_state(1))
+    assert audio.shape == (1, 30 * rate // 100) and torch.isfinite(audio).all()
+
+
+def test_rates_that_are_not_multiples_of_200_hz_are_refused():
+    with pytest.raises(ValueError, match="multiple of 200"):
+        FrameGrid(44100)

@@ -1,0 +1,1 @@
+"""Benchmarks behind `neurorack bench ...`: speed, quality, control. Each returns a JSON-able dict."""

@@ -1,0 +1,85 @@
+"""`neurorack bench render`: real-time factor on one thread, parameter count, cold start."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .common import environment
+
+COLD_START = """
+import time, numpy as np
+import neurorack
+gen = neurorack.load_model({path!r})
+curves = np.tile([0.8, 0.2, 0.2, 0.6, 0.3, 0.5, 0.4], (200, 1)).astype(np.float32)
+curves[:, 0] = np.linspace(0.9, 0.0, 200)
+audio = gen.render(curves)
+assert audio.shape == (96000,)
+"""
+
+
+def impact_trajectory(seconds: float = 2.0):
+    """A 2 s trajectory from a procedural boom-and-ring impact (real analysis, no licensed data)."""
+    from .. import descriptors as D
+    from ..train.procedural import SAMPLE_RATE, impact
+
+    traj = D.analyze(impact(7, 3)[0], SAMPLE_RATE)
+    frames = int(seconds * D.FRAME_RATE)
+    curves = traj.curves[:frames]
+    if len(curves) < frames:
+        curves = np.concatenate([curves, np.repeat(curves[-1:] * [0, 1, 1, 1, 1, 1, 1], frames - len(curves), axis=0)])
+    return D.Trajectory(curves.astype(np.float32), traj.timbre)
+
+
+def _median_ms(fn, repeats: int) -> tuple[float, float]:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3), float(np.percentile(times, 90) * 1e3)
+
+
+def _process_seconds(code: str, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def bench_render(model_path=None, repeats: int = 100) -> dict:
+    import torch
+
+    from .. import load_model
+
+    torch.set_num_threads(1)
+    gen = load_model(model_path, threads=1)
+    traj = impact_trajectory(2.0)
+    render_ms, render_p90 = _median_ms(lambda: gen.render(traj), repeats)
+    model = gen.model
+    x = torch.cat([torch.from_numpy(traj.curves)[None], torch.from_numpy(traj.timbre)[None, None].expand(1, traj.n_frames, -1)], -1)
+    with torch.inference_mode():
+        decoder_ms, _ = _median_ms(lambda: model.decoder(x, model.decoder.initial_state(1)), repeats)
+    cold = _process_seconds(COLD_START.format(path=str(gen.path)))
+    torch_only = _process_seconds("import torch")
+    summary = {
+        "seconds_rendered": 2.0,
+        "sample_rate": 48000,
+        "threads": 1,
+        "render_ms_median": round(render_ms, 3),
+        "render_ms_p90": round(render_p90, 3),
+        "real_time_factor": round(2000.0 / render_ms, 1),
+        "decoder_ms_median": round(decoder_ms, 3),
+        "synth_and_rest_ms_median": round(render_ms - decoder_ms, 3),
+        "parameters": model.parameter_count(),
+        "cold_start_s_median": round(cold, 3),
+        "import_torch_s_median": round(torch_only, 3),
+        "targets": {"real_time_factor": ">= 400", "parameters": "<= 1000000", "cold_start_s": "<= 2.5"},
+    }
+    return {"summary": summary, "environment": environment(), "model": str(gen.path)}

@@ -1,0 +1,243 @@
+"""The ``neurorack`` command. Each subcommand is a thin layer over the package's functions.
+
+Errors a user can fix print one line and exit 1; nothing is half-written (every
+output goes through an atomic write). Set NEURORACK_DEBUG=1 for tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import NeurorackError
+
+log = logging.getLogger("neurorack")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="neurorack: %(levelname)s: %(message)s")
+    try:
+        return args.func(args) or 0
+    except NeurorackError as exc:
+        print(f"neurorack: error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"neurorack: error: {exc.name or exc} is not installed; this command needs the 'train' extra "
+              f"(pip install 'neurorack[train]')", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurorack: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, unless debugging
+        if os.environ.get("NEURORACK_DEBUG"):
+            raise
+        print(f"neurorack: internal error: {type(exc).__name__}: {exc} (NEURORACK_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neurorack", description="Neural impact generator for a Eurorack module.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="audio file -> descriptor curves (JSON)")
+    a.add_argument("input")
+    a.add_argument("--out", required=True, help="descriptor JSON to write")
+    a.add_argument("--plot", help="PNG of the curves")
+    a.set_defaults(func=cmd_analyze)
+
+    r = sub.add_parser("render", help="descriptor JSON -> 48 kHz mono WAV")
+    r.add_argument("--descriptors", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="hold a descriptor at a normalised value (0..1) over the whole sound; repeatable")
+    r.add_argument("--model", help="checkpoint (default: models/default/model.pt)")
+    r.add_argument("--sample-rate", type=int, default=48000)
+    r.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("resynth", help="analyse an audio file, then render it")
+    s.add_argument("input")
+    s.add_argument("--out", required=True)
+    s.add_argument("--model")
+    s.add_argument("--sample-rate", type=int, default=48000)
+    s.set_defaults(func=cmd_resynth)
+
+    t = sub.add_parser("train", help="train a model on a folder of WAV/FLAC/AIFF files")
+    t.add_argument("data_dir")
+    t.add_argument("--out", required=True, help="checkpoint to write (updated atomically each epoch)")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--steps-per-epoch", type=int, default=200)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--resume", action="store_true", help="continue from --out")
+    t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
+    t.add_argument("--threads", type=int, default=0)
+    t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("dataset", help="fetch or generate training data")
+    dsub = d.add_subparsers(dest="dataset", required=True)
+    dd = dsub.add_parser("drums", help="Debian's hydrogen-drumkits, split by licence into train/ and eval/")
+    dd.add_argument("dir")
+    dd.set_defaults(func=cmd_dataset_drums)
+    dp = dsub.add_parser("procedural", help="generate a procedural impact corpus")
+    dp.add_argument("dir")
+    dp.add_argument("--count", type=int, default=200)
+    dp.add_argument("--seed", type=int, default=0)
+    dp.set_defaults(func=cmd_dataset_procedural)
+
+    b = sub.add_parser("bench", help="benchmarks, written as JSON")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
+    br.add_argument("--out", default="bench-render.json")
+    br.add_argument("--model")
+    br.add_argument("--repeats", type=int, default=100)
+    br.set_defaults(func=cmd_bench_render)
+    bq = bsub.add_parser("quality", help="resynthesis MR-STFT distance over a folder of audio")
+    bq.add_argument("dir")
+    bq.add_argument("--out", default="bench-quality.json")
+    bq.add_argument("--model")
+    bq.add_argument("--limit", type=int, default=0, help="at most this many files (0: all)")
+    bq.set_defaults(func=cmd_bench_quality)
+    bc = bsub.add_parser("control", help="does each descriptor steer the render? (Spearman)")
+    bc.add_argument("--base", nargs="*", default=[], help="audio or descriptor JSON files (default: procedural impacts)")
+    bc.add_argument("--out", default="bench-control.json")
+    bc.add_argument("--model")
+    bc.set_defaults(func=cmd_bench_control)
+    return p
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_analyze(args):
+    from . import descriptors as D
+    from .fileio import read_audio, write_json
+
+    audio, sr = read_audio(args.input)
+    traj = D.analyze(audio, sr)
+    write_json(args.out, traj.to_json(sr))
+    if args.plot:
+        from .plots import plot_trajectory
+
+        plot_trajectory(traj, args.plot, title=Path(args.input).name)
+    print(f"{args.out}: {traj.n_frames} frames ({traj.duration:.2f} s)")
+
+
+def cmd_render(args):
+    from . import descriptors as D
+    from .fileio import write_wav
+
+    traj = D.load_trajectory(args.descriptors)
+    curves = traj.curves.copy()
+    for item in args.set:
+        name, value = parse_setting(item)
+        if not 0.0 <= value <= 1.0:
+            log.warning("--set %s=%g is outside [0, 1]; clamped", name, value)
+        curves[:, D.INDEX[name]] = min(1.0, max(0.0, value))
+    gen = _load(args.model)
+    audio = gen.render(D.Trajectory(curves, traj.timbre), sample_rate=args.sample_rate)
+    write_wav(args.out, audio, args.sample_rate)
+    print(f"{args.out}: {len(audio) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
+
+
+def cmd_resynth(args):
+    from . import descriptors as D
+    from .fileio import read_audio, write_wav
+
+    audio, sr = read_audio(args.input)
+    traj = D.analyze(audio, sr)
+    gen = _load(args.model)
+    out = gen.render(traj, sample_rate=args.sample_rate)
+    write_wav(args.out, out, args.sample_rate)
+    print(f"{args.out}: {len(out) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
+
+
+def cmd_train(args):
+    from .train.data import default_cache_dir
+    from .train.loop import TrainSettings, train
+
+    if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1:
+        raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1")
+    settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                             learning_rate=args.lr, threads=args.threads)
+    result = train(args.data_dir, args.out, settings, Path(args.cache) if args.cache else default_cache_dir(),
+                   resume=args.resume)
+    last = result["history"][-1] if result["history"] else None
+    if last:
+        print(f"{args.out}: epoch {last['epoch']}, validation loss {last['valid_loss']:.4f}")
+
+
+def cmd_dataset_drums(args):
+    from .train.drums import fetch_drums
+
+    summary = fetch_drums(args.dir)
+    for split, kits in summary.items():
+        print(f"{split}: " + ", ".join(f"{k} ({v['files']})" for k, v in kits.items()))
+
+
+def cmd_dataset_procedural(args):
+    from .train.procedural import write_corpus
+
+    if args.count < 1:
+        raise NeurorackError("--count must be at least 1")
+    paths = write_corpus(args.dir, args.count, args.seed)
+    print(f"{args.dir}: {len(paths)} impacts")
+
+
+def cmd_bench_render(args):
+    from .bench.speed import bench_render
+
+    _report(bench_render(args.model, args.repeats), args.out)
+
+
+def cmd_bench_quality(args):
+    from .bench.quality import bench_quality
+
+    _report(bench_quality(args.dir, args.model, args.limit), args.out)
+
+
+def cmd_bench_control(args):
+    from .bench.control import bench_control
+
+    _report(bench_control(args.base, args.model), args.out)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def parse_setting(item: str) -> tuple[str, float]:
+    from .descriptors import NAMES
+
+    name, sep, value = item.partition("=")
+    if not sep or name not in NAMES:
+        raise NeurorackError(f"--set expects NAME=VALUE with NAME one of {', '.join(NAMES)}; got {item!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise NeurorackError(f"--set {name}: {value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise NeurorackError(f"--set {name}: {value!r} is not a finite number")
+    return name, number
+
+
+def _load(path):
+    from . import load_model
+
+    return load_model(path)
+
+
+def _report(result: dict, out: str) -> None:
+    from .fileio import write_json
+
+    write_json(out, result)
+    print(json.dumps(result.get("summary", result), indent=1))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The decoder, checkpoints and inference backends. Knows nothing of hardware."""

@@ -1,0 +1,68 @@
+"""ImpactGenerator: what ``neurorack.load_model`` returns. Trajectory in, audio out.
+
+>>> import numpy as np, neurorack
+>>> gen = neurorack.load_model()                       # the shipped models/default
+>>> curves = np.tile([0.8, 0.1, 0.2, 0.6, 0.3, 0.5, 0.4], (200, 1))
+>>> curves[:, 0] = np.linspace(0.9, 0.0, 200)            # a 2 s decay
+>>> audio = gen.render(curves)                           # float32, 48 kHz, 96000 samples
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .. import descriptors as D
+from ..fileio import resample
+from ..synth.frames import SYNTH_FRAME_RATE
+from .backends import create_backend
+from .checkpoint import default_checkpoint, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class ImpactGenerator:
+    def __init__(self, model, payload: dict, path: Path, backend: str = "cpu", threads: int | None = None):
+        self.model = model
+        self.path = Path(path)
+        self.meta = payload.get("meta", {})
+        self.backend = create_backend(backend, model, threads=threads)
+
+    @property
+    def n_parameters(self) -> int:
+        return self.model.parameter_count()
+
+    def render(self, descriptors, sample_rate: int = 48000, timbre=None) -> np.ndarray:
+        """Render a trajectory: a (T, 7) array in ``descriptors.NAMES`` order, the analyse JSON
+        dict, or a Trajectory. Returns mono float32 audio of T / 100 seconds, peak <= 1."""
+        traj = as_trajectory(descriptors, timbre)
+        if sample_rate <= 0:
+            raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        native = sample_rate % SYNTH_FRAME_RATE == 0
+        audio = self.backend.render(traj.curves, traj.timbre, sample_rate if native else 48000)
+        if not native:
+            audio = resample(audio, 48000, sample_rate)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak > 1.0:  # a loudness curve near 0 dBFS RMS can peak above full scale
+            log.warning("render peaked at %.2f; scaled down to full scale", peak)
+            audio = audio * (0.999 / peak)
+        return audio.astype(np.float32, copy=False)
+
+
+def as_trajectory(descriptors, timbre=None) -> D.Trajectory:
+    if isinstance(descriptors, D.Trajectory):
+        return descriptors if timbre is None else D.trajectory_from_array(descriptors.curves, timbre)
+    if isinstance(descriptors, dict):
+        traj = D.trajectory_from_json(descriptors)
+        return traj if timbre is None else D.trajectory_from_array(traj.curves, timbre)
+    return D.trajectory_from_array(descriptors, timbre)
+
+
+def load_model(path=None, backend: str = "cpu", threads: int | None = None) -> ImpactGenerator:
+    """Load a checkpoint (default: the shipped models/default/model.pt) behind an inference backend."""
+    path = Path(path) if path else default_checkpoint()
+    if path.is_dir():
+        path = path / "model.pt"
+    model, payload = load_checkpoint(path)
+    return ImpactGenerator(model, payload, path, backend, threads)

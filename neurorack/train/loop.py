@@ -1,0 +1,149 @@
+"""The training loop: multi-resolution STFT loss (auraloss), Adam, atomic checkpoints, resume."""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, NeurorackError
+from ..model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from ..model.impact_model import ImpactModel, ModelConfig
+from .data import SegmentSampler, is_validation, load_folder, scan, segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 20
+    steps_per_epoch: int = 200
+    batch_size: int = 8
+    segment_frames: int = 150  # 1.5 s
+    learning_rate: float = 2e-3
+    final_learning_rate: float = 1e-4
+    timbre_dropout: float = 0.2  # so the model also renders well with no timbre code
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+
+def spectral_loss():
+    import auraloss
+
+    # Resolutions from 5 ms to 85 ms at 48 kHz, as the ear hears both the click and the ring.
+    return auraloss.freq.MultiResolutionSTFTLoss(
+        fft_sizes=[4096, 2048, 1024, 512, 256], hop_sizes=[1024, 512, 256, 128, 64],
+        win_lengths=[4096, 2048, 1024, 512, 256])
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool = False, echo=print) -> dict:
+    from tqdm import tqdm
+
+    out_path = Path(out_path)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    device = pick_device()
+
+    files = scan(data_dir)  # fails before any progress bar is drawn
+    with tqdm(total=len(files), desc="analysing", unit="file", file=sys.stderr, leave=False) as bar:
+        examples, broken = load_folder(data_dir, cache_dir, progress=bar.update, files=files)
+    for path, reason in broken:
+        echo(f"skipped broken file: {reason}")
+    train_set = [e for e in examples if not is_validation(e.name)]
+    valid_set = [e for e in examples if is_validation(e.name)] or train_set[:1]
+    if not train_set:
+        raise NeurorackError(f"{data_dir}: no usable audio files (all {len(broken)} were broken)")
+    echo(f"{len(train_set)} training files, {len(valid_set)} validation files, {len(broken)} skipped; device {device}")
+
+    model, optimiser, first_epoch, history = _start(out_path, settings, resume, device)
+    total_steps = settings.epochs * settings.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: _cosine(step + first_epoch * settings.steps_per_epoch,
+                                                                                  total_steps, settings))
+    loss_fn = spectral_loss().to(device)
+    sampler = SegmentSampler(train_set, settings.segment_frames, settings.seed + first_epoch)
+    valid = _validation_batch(valid_set, settings.segment_frames, device)
+
+    for epoch in range(first_epoch, settings.epochs):
+        model.train()
+        started = time.time()
+        losses = []
+        steps = tqdm(range(settings.steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", file=sys.stderr, leave=False)
+        for _ in steps:
+            curves, audio, timbre = (torch.from_numpy(a).to(device) for a in sampler.batch(settings.batch_size))
+            drop = torch.rand(timbre.shape[0], 1, device=device) < settings.timbre_dropout
+            timbre = torch.where(drop, torch.zeros_like(timbre), timbre)
+            pred = model.render_aligned(curves, timbre)
+            loss = loss_fn(pred.unsqueeze(1), audio.unsqueeze(1))
+            if not torch.isfinite(loss):
+                raise NeurorackError("training diverged (non-finite loss); lower --lr")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            losses.append(loss.item())
+            steps.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        val = _validate(model, loss_fn, valid)
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "valid_loss": val,
+                        "seconds": round(time.time() - started, 1)})
+        echo(f"epoch {epoch + 1}/{settings.epochs}: train loss {np.mean(losses):.4f}, validation loss {val:.4f} "
+             f"({time.time() - started:.0f} s)")
+        save_checkpoint(out_path, model.cpu(),
+                        meta={"history": history, "settings": settings.__dict__, "n_parameters": model.parameter_count()},
+                        training={"epoch": epoch + 1, "optimiser": optimiser.state_dict()})
+        model.to(device)
+    return {"history": history, "skipped": [str(p) for p, _ in broken]}
+
+
+def _cosine(step: int, total: int, s: TrainSettings) -> float:
+    progress = min(1.0, step / max(1, total))
+    low = s.final_learning_rate / s.learning_rate
+    return low + (1 - low) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _start(out_path: Path, settings: TrainSettings, resume: bool, device):
+    if resume and out_path.exists():
+        model, payload = load_checkpoint(out_path)
+        model.to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+        training = payload.get("training")
+        if not training:
+            raise CheckpointError(f"{out_path} holds no training state to resume from")
+        optimiser.load_state_dict(training["optimiser"])
+        history = payload.get("meta", {}).get("history", [])
+        return model, optimiser, int(training["epoch"]), history
+    if resume:
+        log.warning("%s does not exist yet: starting a new training", out_path)
+    elif out_path.exists():
+        read_checkpoint(out_path)  # refuse to overwrite something that is not a checkpoint of ours
+    model = ImpactModel(ModelConfig()).to(device)
+    return model, torch.optim.Adam(model.parameters(), lr=settings.learning_rate), 0, []
+
+
+def _validation_batch(examples, frames: int, device):
+    batch = [segment(e, 0, frames) for e in examples]
+    curves = torch.from_numpy(np.stack([b[0] for b in batch])).to(device)
+    audio = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
+    timbre = torch.from_numpy(np.stack([e.timbre for e in examples])).to(device)
+    return curves, audio, timbre
+
+
+@torch.no_grad()
+def _validate(model, loss_fn, valid) -> float:
+    model.eval()
+    curves, audio, timbre = valid
+    losses = []
+    for i in range(0, curves.shape[0], 16):
+        pred = model.render_aligned(curves[i:i + 16], timbre[i:i + 16])
+        losses.append(loss_fn(pred.unsqueeze(1), audio[i:i + 16].unsqueeze(1)).item() * pred.shape[0])
+    return float(np.sum(losses) / curves.shape[0])
