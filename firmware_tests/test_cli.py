@@ -123,6 +123,7 @@ def bad_files(tmp_path, descriptor_json):
     (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--model", "{corrupt_ckpt}"], "corrupt"),
     (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--model", "{foreign_ckpt}"], "not a neurorack model"),
     (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--set", "volume=1"], "NAME=VALUE"),
+    (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--sample-rate", "0"], "outside 8000..192000"),
     (["train", "{missing}", "--out", "{out_ckpt}"], "no such folder"),
     (["train", "{tmp}", "--out", "{corrupt_ckpt}"], "WAV"),
 ])

@@ -65,6 +65,12 @@ def test_any_input_rate_gives_the_same_frames():
     assert middle(a, "pitch") == pytest.approx(middle(b, "pitch"), abs=0.01)
 
 
+def test_very_quiet_sound_still_gets_finite_descriptors():
+    traj = D.analyze(sine(300.0, db=-75.0), SR)  # every frame below -70 dBFS, peak above -80
+    assert np.all(np.isfinite(traj.curves)) and np.all(np.isfinite(traj.timbre))
+    assert D.to_physical("pitch", middle(traj, "pitch")) == pytest.approx(62.0, abs=0.5)
+
+
 def test_silence_is_refused():
     with pytest.raises(SilentAudioError):
         D.analyze(np.zeros(SR, np.float32), SR)

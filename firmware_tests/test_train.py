@@ -52,3 +52,34 @@ def test_cache_is_used_and_rebuilt_when_damaged(tmp_path):
     victim.write_bytes(b"garbage")
     again, _ = load_folder(data, cache)
     assert all(np.array_equal(a.curves, b.curves) for a, b in zip(first, again))
+
+
+def test_consistency_proxies_agree_with_the_analysis():
+    """The training loss's torch descriptors must say what descriptors.analyze says."""
+    import torch
+
+    from conftest import sine, white_noise
+    from neurorack import descriptors as D
+    from neurorack.train import proxies
+
+    clicks = np.zeros(48000, np.float32)
+    clicks[::480] = 0.5
+    signals = [sine(220.0), sine(3000.0), white_noise(), clicks, sine(500.0) + white_noise(db=-30)]
+    for audio in signals:
+        wanted = D.analyze(audio, 48000).curves[20:80]
+        got = proxies.descriptors(torch.from_numpy(audio)[None], 101)[0, 20:80].numpy()
+        for i, name in enumerate(proxies.CONTROLLED):
+            assert abs(np.median(got[:, i]) - np.median(wanted[:, D.INDEX[name]])) < 0.06, name
+
+
+def test_moved_descriptors_leave_the_recorded_half_alone():
+    import torch
+
+    from neurorack.train.loop import move_descriptors
+
+    curves = torch.rand(6, 30, 7)
+    moved = move_descriptors(curves, 3, np.random.default_rng(0))
+    assert torch.equal(moved[:3], curves[:3])
+    changed = (moved[3:] != curves[3:]).any(dim=1)  # (3 items, 7 descriptors)
+    assert torch.all(changed.sum(-1) == 1)  # exactly one descriptor moved per item
+    assert not changed[:, [0, 6]].any()  # never loudness or pitch

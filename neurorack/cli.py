@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--resume", action="store_true", help="continue from --out")
+    t.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
+    t.add_argument("--consistency", type=float, default=2.0,
+                   help="weight of the descriptor-consistency loss (0 turns it off)")
     t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
     t.add_argument("--threads", type=int, default=0)
     t.set_defaults(func=cmd_train)
@@ -165,7 +168,8 @@ def cmd_train(args):
     if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1:
         raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1")
     settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                             learning_rate=args.lr, threads=args.threads)
+                             learning_rate=args.lr, threads=args.threads, init=args.init,
+                             consistency_weight=args.consistency)
     result = train(args.data_dir, args.out, settings, Path(args.cache) if args.cache else default_cache_dir(),
                    resume=args.resume)
     last = result["history"][-1] if result["history"] else None

@@ -206,7 +206,7 @@ def analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
 
     # Frames far below the sound's peak carry no reliable shape: hold the nearest
     # audible value, and say "not percussive, not tonal" there.
-    audible = loud_db > max(-70.0, loud_db.max() - 50.0)
+    audible = loud_db >= min(max(-70.0, loud_db.max() - 50.0), loud_db.max())  # the loudest frame always counts
     tonal = audible & (periodicity > 0.5)
     pitch_midi = librosa.hz_to_midi(np.maximum(f0, 1.0))
     if tonal.any():
@@ -223,6 +223,8 @@ def analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
         from_physical("brightness", _hold_nearest(centroid, audible)),
         from_physical("pitch", pitch_midi),
     ], axis=1)
+    if not np.all(np.isfinite(curves)):  # never hand NaN on: renders and JSON files would carry it
+        raise DescriptorError("analysis produced non-finite descriptors")
     return Trajectory(curves.astype(np.float32), timbre_code(power, librosa))
 
 

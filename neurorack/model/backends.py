@@ -69,10 +69,13 @@ class TorchCPUBackend:
     def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
         import warnings
 
+        # The frame counter is 0 for a one-shot render, so the tracer's constant is right. TorchScript is
+        # deprecated from torch 2.10 on but works; torch.export is the way forward for the Jetson backend.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the frame counter is 0 for a one-shot render
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             traced = torch.jit.trace(_AlignedRender(self.model, sample_rate), (curves, timbre), check_trace=False)
-        return torch.jit.freeze(traced.eval())
+            return torch.jit.freeze(traced.eval())
 
 
 BACKENDS = {"cpu": TorchCPUBackend}

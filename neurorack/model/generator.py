@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import descriptors as D
+from ..errors import NeurorackError
 from ..fileio import resample
 from ..synth.frames import SYNTH_FRAME_RATE
 from .backends import create_backend
@@ -37,8 +38,8 @@ class ImpactGenerator:
         """Render a trajectory: a (T, 7) array in ``descriptors.NAMES`` order, the analyse JSON
         dict, or a Trajectory. Returns mono float32 audio of T / 100 seconds, peak <= 1."""
         traj = as_trajectory(descriptors, timbre)
-        if sample_rate <= 0:
-            raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        if not 8000 <= sample_rate <= 192000:
+            raise NeurorackError(f"sample rate {sample_rate} Hz is outside 8000..192000 Hz")
         native = sample_rate % SYNTH_FRAME_RATE == 0
         audio = self.backend.render(traj.curves, traj.timbre, sample_rate if native else 48000)
         if not native:

@@ -39,12 +39,6 @@ class FrameGrid:
     def bin_freqs(self) -> np.ndarray:
         return np.arange(self.n_bins) * self.bin_hz
 
-    def parseval_weights(self) -> torch.Tensor:
-        """Weights w with sum(w * |X|^2) = mean square of the length-n_fft frame (rfft bins)."""
-        w = np.full(self.n_bins, 2.0)
-        w[0] = w[-1] = 1.0
-        return torch.tensor(w / self.n_fft**2, dtype=torch.float32)
-
 
 def decaying_sum(x: torch.Tensor, log_decay: torch.Tensor, state: torch.Tensor, chunk: int = 128):
     """y[t] = exp(log_decay[t]) * y[t-1] + x[t] along dim 1, starting from y[-1] = state.
@@ -108,11 +102,6 @@ def power_weights(grid: FrameGrid) -> torch.Tensor:
     w = torch.full((grid.n_bins,), 2.0)
     w[0] = w[-1] = 1.0
     return w / grid.n_fft
-
-
-def power(spectra: torch.Tensor) -> torch.Tensor:
-    """|X|^2 of (..., bins, 2) spectra."""
-    return (spectra * spectra).sum(-1)
 
 
 def frames_to_audio(spectra: torch.Tensor, tail: torch.Tensor, grid: FrameGrid):

@@ -96,7 +96,7 @@ class ModalPartials(nn.Module):
         idx = ((base * 2.0).unsqueeze(-1) + self.offset_index).long().reshape(b, f, -1)  # float: int64 adds are slow
         flat = torch.zeros(b, f, 2 * (self.grid.n_bins + KERNEL_HALF_WIDTH), dtype=re.dtype)
         flat.scatter_add_(-1, idx, re.reshape(b, f, -1))
-        flat.scatter_add_(-1, idx + 1, im.reshape(b, f, -1))
+        flat[..., 1:].scatter_add_(-1, idx, im.reshape(b, f, -1))  # imaginary parts sit one place on
         spec = flat.view(b, f, -1, 2)
         neg = spec[:, :, :KERNEL_HALF_WIDTH]  # bins -L .. -1 (index 0 is bin -L, never written)
         spec = spec[:, :, KERNEL_HALF_WIDTH:].clone()

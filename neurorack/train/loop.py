@@ -14,6 +14,8 @@ import torch
 from ..errors import CheckpointError, NeurorackError
 from ..model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ..model.impact_model import ImpactModel, ModelConfig
+from .. import descriptors as D
+from . import proxies
 from .data import SegmentSampler, is_validation, load_folder, scan, segment
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ class TrainSettings:
     learning_rate: float = 2e-3
     final_learning_rate: float = 1e-4
     timbre_dropout: float = 0.2  # so the model also renders well with no timbre code
+    moved_fraction: float = 0.5  # share of each batch whose conditioning is moved off the recording
+    consistency_weight: float = 2.0  # weight of "the render shows the descriptors it was given"
+    init: str | None = None  # start from these weights (fresh optimiser and schedule)
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -71,6 +76,7 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
                                                                                   total_steps, settings))
     loss_fn = spectral_loss().to(device)
     sampler = SegmentSampler(train_set, settings.segment_frames, settings.seed + first_epoch)
+    rng = np.random.default_rng(settings.seed + 1000 + first_epoch)
     valid = _validation_batch(valid_set, settings.segment_frames, device)
 
     for epoch in range(first_epoch, settings.epochs):
@@ -82,8 +88,12 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
             curves, audio, timbre = (torch.from_numpy(a).to(device) for a in sampler.batch(settings.batch_size))
             drop = torch.rand(timbre.shape[0], 1, device=device) < settings.timbre_dropout
             timbre = torch.where(drop, torch.zeros_like(timbre), timbre)
+            n_real = settings.batch_size - int(round(settings.batch_size * settings.moved_fraction))
+            curves = move_descriptors(curves, n_real, rng)
             pred = model.render_aligned(curves, timbre)
-            loss = loss_fn(pred.unsqueeze(1), audio.unsqueeze(1))
+            loss = loss_fn(pred[:n_real].unsqueeze(1), audio[:n_real].unsqueeze(1))
+            if settings.consistency_weight:
+                loss = loss + settings.consistency_weight * consistency_loss(pred, curves)
             if not torch.isfinite(loss):
                 raise NeurorackError("training diverged (non-finite loss); lower --lr")
             optimiser.zero_grad(set_to_none=True)
@@ -103,6 +113,27 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
                         training={"epoch": epoch + 1, "optimiser": optimiser.state_dict()})
         model.to(device)
     return {"history": history, "skipped": [str(p) for p, _ in broken]}
+
+
+def move_descriptors(curves: torch.Tensor, keep: int, rng: np.random.Generator) -> torch.Tensor:
+    """Items from `keep` on get one controllable descriptor held at a random level or shifted,
+    as a CV or an edit would: there is no recording of these, only the consistency loss."""
+    moved = curves.clone()
+    for i in range(keep, curves.shape[0]):
+        d = D.INDEX[proxies.CONTROLLED[rng.integers(len(proxies.CONTROLLED))]]
+        if rng.random() < 0.5:
+            moved[i, :, d] = float(rng.uniform(0.0, 1.0))
+        else:
+            moved[i, :, d] = torch.clamp(moved[i, :, d] + float(rng.uniform(-0.5, 0.5)), 0.0, 1.0)
+    return moved
+
+
+def consistency_loss(audio: torch.Tensor, curves: torch.Tensor) -> torch.Tensor:
+    """Mean |proxy descriptors of the render - the conditioning| over audible frames (> -60 dBFS)."""
+    measured = proxies.descriptors(audio, curves.shape[1])
+    wanted = curves[..., [D.INDEX[n] for n in proxies.CONTROLLED]]
+    audible = (curves[..., D.INDEX["loudness"]] > 0.25).float().unsqueeze(-1)
+    return ((measured - wanted).abs() * audible).sum() / (audible.sum() * len(proxies.CONTROLLED) + 1e-9)
 
 
 def _cosine(step: int, total: int, s: TrainSettings) -> float:
@@ -126,7 +157,11 @@ def _start(out_path: Path, settings: TrainSettings, resume: bool, device):
         log.warning("%s does not exist yet: starting a new training", out_path)
     elif out_path.exists():
         read_checkpoint(out_path)  # refuse to overwrite something that is not a checkpoint of ours
-    model = ImpactModel(ModelConfig()).to(device)
+    if settings.init:
+        model, _ = load_checkpoint(settings.init)
+        model.to(device)
+    else:
+        model = ImpactModel(ModelConfig()).to(device)
     return model, torch.optim.Adam(model.parameters(), lr=settings.learning_rate), 0, []
 
 
