@@ -125,12 +125,16 @@ def bad_files(tmp_path, descriptor_json):
     (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--set", "volume=1"], "NAME=VALUE"),
     (["render", "--descriptors", "{json}", "--out", "{out_wav}", "--sample-rate", "0"], "outside 8000..192000"),
     (["train", "{missing}", "--out", "{out_ckpt}"], "no such folder"),
-    (["train", "{tmp}", "--out", "{corrupt_ckpt}"], "WAV"),
+    (["train", "{tmp}", "--out", "{out_ckpt}"], "WAV"),
+    (["train", "{audio_dir}", "--out", "{corrupt_ckpt}", "--resume"], "corrupt"),
+    (["train", "{audio_dir}", "--out", "{foreign_ckpt}"], "not a neurorack model"),
 ])
-def test_bad_input_fails_in_one_line_and_writes_nothing(bad_files, descriptor_json, tmp_path, command, phrase):
+def test_bad_input_fails_in_one_line_and_writes_nothing(bad_files, descriptor_json, impact_wav, tmp_path, command, phrase):
+    impact_audio_dir = impact_wav.parent
     names = {**{k: str(v) for k, v in bad_files.items()}, "missing": str(tmp_path / "missing.wav"),
              "out_json": str(tmp_path / "out.json"), "out_wav": str(tmp_path / "out.wav"),
-             "out_ckpt": str(tmp_path / "out.pt"), "json": str(descriptor_json), "tmp": str(tmp_path / "empty_dir")}
+             "out_ckpt": str(tmp_path / "out.pt"), "json": str(descriptor_json), "tmp": str(tmp_path / "empty_dir"),
+             "audio_dir": str(impact_audio_dir)}
     (tmp_path / "empty_dir").mkdir()
     result = run(*[part.format(**names) for part in command])
     assert_clean_failure(result, phrase)

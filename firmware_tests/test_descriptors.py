@@ -117,3 +117,12 @@ def test_out_of_range_values_are_clamped_with_a_warning(caplog):
         traj = D.trajectory_from_array(arr)
     assert traj.curves.max() == 1.0 and traj.curves.min() == 0.0
     assert "noisiness" in caplog.text and "pitch" in caplog.text
+
+
+def test_a_clip_shorter_than_one_window_is_analysed():
+    from neurorack.bench.quality import mrstft_distance
+
+    clip = sine(800.0, seconds=0.03)  # 30 ms, shorter than the 85 ms spectral window
+    traj = D.analyze(clip, SR)
+    assert traj.n_frames == 4 and np.all(np.isfinite(traj.curves))
+    assert np.isfinite(mrstft_distance(clip[::2], clip[::2] * 0.5))

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
     t.add_argument("--consistency", type=float, default=2.0,
                    help="weight of the descriptor-consistency loss (0 turns it off)")
+    t.add_argument("--emphasis", action="append", default=[], metavar="NAME=WEIGHT",
+                   help="extra consistency weight for one descriptor, e.g. percussivity=5; repeatable")
+    t.add_argument("--segment-frames", type=int, default=150, help="training segment length in frames (100 per second)")
     t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
     t.add_argument("--threads", type=int, default=0)
     t.set_defaults(func=cmd_train)
@@ -165,11 +168,16 @@ def cmd_train(args):
     from .train.data import default_cache_dir
     from .train.loop import TrainSettings, train
 
-    if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1:
-        raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1")
+    if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1 or args.segment_frames < 10:
+        raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1, --segment-frames 10")
+    emphasis = {}
+    for item in args.emphasis:
+        name, weight = parse_setting(item, "--emphasis")
+        emphasis[name] = weight
     settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                              learning_rate=args.lr, threads=args.threads, init=args.init,
-                             consistency_weight=args.consistency)
+                             consistency_weight=args.consistency, emphasis=emphasis,
+                             segment_frames=args.segment_frames)
     result = train(args.data_dir, args.out, settings, Path(args.cache) if args.cache else default_cache_dir(),
                    resume=args.resume)
     last = result["history"][-1] if result["history"] else None
@@ -214,18 +222,18 @@ def cmd_bench_control(args):
 
 # ----------------------------------------------------------------------------- helpers
 
-def parse_setting(item: str) -> tuple[str, float]:
+def parse_setting(item: str, option: str = "--set") -> tuple[str, float]:
     from .descriptors import NAMES
 
     name, sep, value = item.partition("=")
     if not sep or name not in NAMES:
-        raise NeurorackError(f"--set expects NAME=VALUE with NAME one of {', '.join(NAMES)}; got {item!r}")
+        raise NeurorackError(f"{option} expects NAME=VALUE with NAME one of {', '.join(NAMES)}; got {item!r}")
     try:
         number = float(value)
     except ValueError:
-        raise NeurorackError(f"--set {name}: {value!r} is not a number") from None
+        raise NeurorackError(f"{option} {name}: {value!r} is not a number") from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise NeurorackError(f"--set {name}: {value!r} is not a finite number")
+        raise NeurorackError(f"{option} {name}: {value!r} is not a finite number")
     return name, number
 
 

@@ -177,10 +177,20 @@ def analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
 
     Raises SilentAudioError when the peak is below -80 dBFS.
     """
+    import warnings
+
+    with warnings.catch_warnings():
+        # Clips shorter than one 85 ms window are zero-padded by the centred frames; that is fine.
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        return _analyze(audio, sample_rate)
+
+
+def _analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
     import librosa
     import scipy.signal
 
     from .fileio import resample
+
 
     y = resample(np.asarray(audio, dtype=np.float32), sample_rate, ANALYSIS_SR)
     if y.size == 0 or not np.all(np.isfinite(y)):

@@ -6,6 +6,8 @@ the silent tail, where shape descriptors are held by definition, does not dilute
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .common import base_trajectories, environment, spearman
@@ -45,4 +47,4 @@ def bench_control(base_paths=(), model_path=None) -> dict:
                                "span_mean": round(float(np.mean([r["span"] for r in mine])), 3)}
     summary["bases"] = [n for n, _ in bases]
     summary["target"] = "Spearman >= 0.9 for every descriptor; span = measured(0.9) - measured(0.1), ideal 0.8"
-    return {"summary": summary, "rows": rows, "environment": environment(), "model": str(gen.path)}
+    return {"summary": summary, "rows": rows, "environment": environment(), "model": os.path.relpath(gen.path)}

@@ -6,6 +6,7 @@ Silence, scored the same way, is given beside each file for scale.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def mrstft_distance(reference: np.ndarray, candidate: np.ndarray) -> float:
 
     n = len(reference)
     candidate = np.pad(candidate[:n], (0, max(0, n - len(candidate))))
+    # auraloss's largest FFT is 2048 with reflect padding: clips shorter than that (a 40 ms hi-hat)
+    # get the same silence appended to both signals.
+    shortfall = max(0, 2048 - n)
+    reference, candidate = np.pad(reference, (0, shortfall)), np.pad(candidate, (0, shortfall))
     loss = auraloss.freq.MultiResolutionSTFTLoss()
     with torch.no_grad():
         return float(loss(torch.from_numpy(candidate.astype(np.float32))[None, None],
@@ -32,17 +37,22 @@ def bench_quality(data_dir, model_path=None, limit: int = 0) -> dict:
     from .. import descriptors as D
     from .. import load_model
     from ..fileio import read_audio, resample
+    from ..errors import NeurorackError
     from ..train.data import scan
 
     gen = load_model(model_path)
     files = scan(data_dir)
     if limit:
         files = files[:limit]
-    rows = []
+    rows, skipped = [], []
     for path in files:
         started = time.perf_counter()
-        audio, sr = read_audio(path)
-        traj = D.analyze(audio, sr)
+        try:
+            audio, sr = read_audio(path)
+            traj = D.analyze(audio, sr)
+        except NeurorackError as exc:  # a silent or broken file in the set: listed, not scored
+            skipped.append({"file": path.name, "reason": str(exc)})
+            continue
         rendered = gen.render(traj, sample_rate=48000)
         reference = resample(audio, sr, EVAL_SR)
         candidate = resample(rendered, 48000, EVAL_SR)
@@ -51,8 +61,10 @@ def bench_quality(data_dir, model_path=None, limit: int = 0) -> dict:
                      "silence_mrstft": round(mrstft_distance(reference, np.zeros_like(reference)), 4),
                      "wall_s": round(time.perf_counter() - started, 2)})
     scores = np.array([r["mrstft"] for r in rows])
-    summary = {"folder": Path(data_dir).name, "files": len(rows), "mrstft_mean": round(float(scores.mean()), 4),
+    if not rows:
+        raise NeurorackError(f"{data_dir}: no file could be analysed")
+    summary = {"folder": Path(data_dir).name, "files": len(rows), "skipped": len(skipped), "mrstft_mean": round(float(scores.mean()), 4),
                "mrstft_min": round(float(scores.min()), 4), "mrstft_max": round(float(scores.max()), 4),
                "silence_mrstft_mean": round(float(np.mean([r["silence_mrstft"] for r in rows])), 4),
                "target": "mean <= 1.6 on ../shared/data/neurorack-impacts (prototype: 2.03)"}
-    return {"summary": summary, "files": rows, "environment": environment(), "model": str(gen.path)}
+    return {"summary": summary, "files": rows, "skipped": skipped, "environment": environment(), "model": os.path.relpath(gen.path)}

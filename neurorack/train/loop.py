@@ -5,7 +5,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ class TrainSettings:
     moved_fraction: float = 0.5  # share of each batch whose conditioning is moved off the recording
     consistency_weight: float = 2.0  # weight of "the render shows the descriptors it was given"
     init: str | None = None  # start from these weights (fresh optimiser and schedule)
+    emphasis: dict = field(default_factory=dict)  # extra consistency weight per descriptor name
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -60,6 +61,7 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
     device = pick_device()
 
     files = scan(data_dir)  # fails before any progress bar is drawn
+    model, optimiser, first_epoch, history = _start(out_path, settings, resume, device)  # and before analysis
     with tqdm(total=len(files), desc="analysing", unit="file", file=sys.stderr, leave=False) as bar:
         examples, broken = load_folder(data_dir, cache_dir, progress=bar.update, files=files)
     for path, reason in broken:
@@ -70,13 +72,13 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
         raise NeurorackError(f"{data_dir}: no usable audio files (all {len(broken)} were broken)")
     echo(f"{len(train_set)} training files, {len(valid_set)} validation files, {len(broken)} skipped; device {device}")
 
-    model, optimiser, first_epoch, history = _start(out_path, settings, resume, device)
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: _cosine(step + first_epoch * settings.steps_per_epoch,
                                                                                   total_steps, settings))
     loss_fn = spectral_loss().to(device)
     sampler = SegmentSampler(train_set, settings.segment_frames, settings.seed + first_epoch)
     rng = np.random.default_rng(settings.seed + 1000 + first_epoch)
+    emphasis = torch.tensor([settings.emphasis.get(n, 1.0) for n in proxies.CONTROLLED], device=device)
     valid = _validation_batch(valid_set, settings.segment_frames, device)
 
     for epoch in range(first_epoch, settings.epochs):
@@ -93,7 +95,7 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
             pred = model.render_aligned(curves, timbre)
             loss = loss_fn(pred[:n_real].unsqueeze(1), audio[:n_real].unsqueeze(1))
             if settings.consistency_weight:
-                loss = loss + settings.consistency_weight * consistency_loss(pred, curves)
+                loss = loss + settings.consistency_weight * consistency_loss(pred, curves, emphasis)
             if not torch.isfinite(loss):
                 raise NeurorackError("training diverged (non-finite loss); lower --lr")
             optimiser.zero_grad(set_to_none=True)
@@ -128,12 +130,13 @@ def move_descriptors(curves: torch.Tensor, keep: int, rng: np.random.Generator) 
     return moved
 
 
-def consistency_loss(audio: torch.Tensor, curves: torch.Tensor) -> torch.Tensor:
-    """Mean |proxy descriptors of the render - the conditioning| over audible frames (> -60 dBFS)."""
+def consistency_loss(audio: torch.Tensor, curves: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted mean |proxy descriptors of the render - the conditioning| over audible frames (> -60 dBFS)."""
     measured = proxies.descriptors(audio, curves.shape[1])
     wanted = curves[..., [D.INDEX[n] for n in proxies.CONTROLLED]]
     audible = (curves[..., D.INDEX["loudness"]] > 0.25).float().unsqueeze(-1)
-    return ((measured - wanted).abs() * audible).sum() / (audible.sum() * len(proxies.CONTROLLED) + 1e-9)
+    weights = torch.ones(len(proxies.CONTROLLED), device=audio.device) if weights is None else weights
+    return ((measured - wanted).abs() * audible * weights).sum() / (audible.sum() * weights.sum() + 1e-9)
 
 
 def _cosine(step: int, total: int, s: TrainSettings) -> float:
