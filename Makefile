@@ -6,6 +6,11 @@ PY := $(VENV)/bin/python
 # torch: there the venv sees the system packages and this is skipped.
 TORCH_SPEC ?= torch==2.13.0
 JETSON := $(wildcard /etc/nv_tegra_release)
+ifeq ($(JETSON),)
+EXTRAS := dev
+else
+EXTRAS := train,test,jetson
+endif
 DEMO_OUT ?= out/demo
 
 .PHONY: demo test setup system-deps clean
@@ -29,7 +34,7 @@ ifeq ($(JETSON),)
 else
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 endif
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 clean:

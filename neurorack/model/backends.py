@@ -64,7 +64,7 @@ class TorchCPUBackend:
             graph = self._graphs[key] = self._compile(c_t, t_t, sample_rate)
         self._seen.add(key)
         audio = graph(c_t, t_t) if graph is not None else self.model.render_aligned(c_t, t_t, sample_rate)
-        return audio[0, : n * (sample_rate // 100)].numpy()
+        return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].numpy()
 
     def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
         import warnings

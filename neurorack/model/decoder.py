@@ -43,9 +43,6 @@ class CausalDecoder(nn.Module):
         self.out_norm = nn.LayerNorm(channels)
         self.out = nn.Linear(channels, n_outputs)
 
-    def receptive_field(self) -> int:
-        return 1 + sum(b.context for b in self.blocks)
-
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
         return [torch.zeros(batch, b.context, self.channels) for b in self.blocks]
 

@@ -78,4 +78,4 @@ class ImpactModel(nn.Module):
         """One-shot render whose sample n is at time n / sample_rate of the descriptor timeline."""
         padded = torch.cat([curves, curves[:, -1:]], dim=1)
         audio, _ = self(padded, timbre, self.initial_state(curves.shape[0], sample_rate), sample_rate)
-        return audio[:, sample_rate // D.FRAME_RATE:]
+        return audio[:, self.synth(sample_rate).samples_per_frame:]
