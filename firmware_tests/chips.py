@@ -1,0 +1,95 @@
+"""Emulated chips for the hardware tests: they answer the protocol, so the real drivers run.
+
+FakeMCP3x08 is an SPI device (spidev's xfer2) that decodes the command bit by bit as the
+MCP3008/MCP3208 datasheet describes and clocks out a null bit and the result. FakeADS1x15 is
+an I2C device (smbus2's block reads and writes) holding the ADS1015/ADS1115 registers.
+"""
+from __future__ import annotations
+
+
+class FakeMCP3x08:
+    def __init__(self, bits: int = 12, vref: float = 3.3, volts=None):
+        self.bits, self.vref = bits, vref
+        self.volts = dict(volts or {})
+        self.sent: list[list[int]] = []
+        self.fail = False
+
+    def code(self, channel: int) -> int:
+        v = min(max(self.volts.get(channel, 0.0), 0.0), self.vref)
+        return round(v / self.vref * ((1 << self.bits) - 1))
+
+    def xfer2(self, data):
+        if self.fail:
+            raise OSError(5, "Input/output error")
+        self.sent.append(list(data))
+        bits_in = [(byte >> (7 - i)) & 1 for byte in data for i in range(8)]
+        bits_out = [1] * len(bits_in)  # DOUT is high-impedance (pulled up) until the null bit
+        start = bits_in.index(1)
+        single_ended = bits_in[start + 1]
+        assert single_ended == 1, "differential mode was not asked for"
+        channel = (bits_in[start + 2] << 2) | (bits_in[start + 3] << 1) | bits_in[start + 4]
+        null = start + 6  # one sampling clock after D0, then the null bit
+        value = self.code(channel)
+        bits_out[null] = 0
+        for i in range(self.bits):
+            if null + 1 + i < len(bits_out):
+                bits_out[null + 1 + i] = (value >> (self.bits - 1 - i)) & 1
+        return [sum(bit << (7 - i) for i, bit in enumerate(bits_out[k:k + 8])) for k in range(0, len(bits_out), 8)]
+
+
+class FakeADS1x15:
+    PGA = {0: 6.144, 1: 4.096, 2: 2.048, 3: 1.024, 4: 0.512, 5: 0.256, 6: 0.256, 7: 0.256}
+
+    def __init__(self, bits: int = 16, address: int = 0x48, volts=None, busy_reads: int = 2):
+        self.bits, self.address = bits, address
+        self.volts = dict(volts or {})
+        self.registers = {0: 0x0000, 1: 0x8583, 2: 0x8000, 3: 0x7FFF}  # power-on values
+        self.busy_reads = busy_reads
+        self._busy = 0
+        self.writes: list[tuple[int, list[int]]] = []
+        self.silent = False
+
+    def _check(self, address):
+        if self.silent or address != self.address:
+            raise OSError(121, "Remote I/O error")  # no ACK, as an absent chip answers
+
+    def _convert(self):
+        config = self.registers[1]
+        mux = (config >> 12) & 0b111
+        assert mux & 0b100, "only single-ended inputs are wired"
+        fs = self.PGA[(config >> 9) & 0b111]
+        v = self.volts.get(mux & 0b011, 0.0)
+        if self.bits == 16:
+            code = max(-32768, min(32767, round(v / fs * 32768)))
+        else:
+            code = max(-2048, min(2047, round(v / fs * 2048))) << 4
+        self.registers[0] = code & 0xFFFF
+
+    def write_i2c_block_data(self, address, register, data):
+        self._check(address)
+        self.writes.append((register, list(data)))
+        word = (data[0] << 8) | data[1]
+        if register == 1:
+            single = word & 0x0100
+            self.registers[1] = word & 0x7FFF  # OS reads 0 while converting
+            if single and word & 0x8000:
+                self._busy = self.busy_reads
+                self._convert()
+            elif not single:
+                self._convert()
+        else:
+            self.registers[register] = word
+
+    def read_i2c_block_data(self, address, register, length):
+        self._check(address)
+        if register == 1:
+            word = self.registers[1]
+            if self._busy:
+                self._busy -= 1
+            elif word & 0x0100:
+                word |= 0x8000  # idle again: conversion done
+        else:
+            if register == 0 and not self.registers[1] & 0x0100:
+                self._convert()  # continuous mode: always the latest sample
+            word = self.registers[register]
+        return [(word >> 8) & 0xFF, word & 0xFF][:length]

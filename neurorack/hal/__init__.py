@@ -1,0 +1,1 @@
+"""Hardware abstraction: ADCs, CV inputs, board profiles. Knows nothing of the model."""

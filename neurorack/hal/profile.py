@@ -1,0 +1,112 @@
+"""Board profiles: hardware/NAME.toml, validated once, with one clear line per mistake."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import NeurorackError
+from .cv import RANGES, CvInput
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ADC_CHIPS = {"mcp3008": 8, "mcp3208": 8, "ads1015": 4, "ads1115": 4, "sim": 8}  # chip -> channels
+GPIO_BACKENDS = ("rpi", "jetson", "sim")
+DISPLAYS = ("ssd1306", "sh1106", "ssd1309", "ssd1322", "none")
+
+
+class ProfileError(NeurorackError):
+    """A board profile is missing, malformed or contradicts itself."""
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    name: str
+    gpio: str
+    adc: dict
+    cv: tuple[CvInput, ...]
+    gates: dict[int, int]  # gate number -> GPIO pin (BCM numbering on a Pi, BOARD on a Jetson)
+    encoder: dict = field(default_factory=dict)
+    display: dict = field(default_factory=dict)
+    source: str = ""
+
+
+def hardware_dir() -> Path:
+    """$NEURORACK_HARDWARE or the hardware/ folder beside the package."""
+    env = os.environ.get("NEURORACK_HARDWARE")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "hardware"
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in hardware_dir().glob("*.toml"))
+
+
+def load_profile(name_or_path: str) -> BoardProfile:
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = hardware_dir() / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ProfileError(f"no board profile {name_or_path!r}; available: {', '.join(available_profiles())}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path.name}: not valid TOML ({exc})") from None
+    return parse_profile(data, path.name)
+
+
+def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
+    def fail(message):
+        raise ProfileError(f"{source}: {message}")
+
+    gpio = data.get("gpio", "sim")
+    if gpio not in GPIO_BACKENDS:
+        fail(f"gpio must be one of {', '.join(GPIO_BACKENDS)}, not {gpio!r}")
+    adc = dict(data.get("adc", {}))
+    chip = adc.get("chip")
+    if chip not in ADC_CHIPS:
+        fail(f"unknown ADC chip {chip!r}; known: {', '.join(ADC_CHIPS)}")
+
+    cvs, seen_inputs, seen_channels = [], set(), {}
+    for entry in data.get("cv", []):
+        number, channel = entry.get("input"), entry.get("channel")
+        if number in seen_inputs:
+            fail(f"CV input {number} is defined twice")
+        if not isinstance(channel, int) or not 0 <= channel < ADC_CHIPS[chip]:
+            fail(f"CV input {number}: channel {channel!r} outside 0..{ADC_CHIPS[chip] - 1} of the {chip}")
+        if channel in seen_channels:
+            fail(f"ADC channel {channel} is used by CV inputs {seen_channels[channel]} and {number}")
+        rng = entry.get("range", "bipolar")
+        if rng not in RANGES:
+            fail(f"CV input {number}: range must be one of {', '.join(RANGES)}")
+        seen_inputs.add(number)
+        seen_channels[channel] = number
+        cvs.append(CvInput(number, channel, float(entry.get("gain", 1.0)), float(entry.get("offset", 0.0)), rng))
+
+    pins: dict[int, str] = {}
+
+    def claim(pin, what):
+        if not isinstance(pin, int) or pin < 0:
+            fail(f"{what}: pin {pin!r} is not a GPIO number")
+        if pin in pins:
+            fail(f"pin {pin} is used twice ({pins[pin]} and {what})")
+        pins[pin] = what
+
+    gates = {}
+    for entry in data.get("gate", []):
+        number = entry.get("input")
+        if number in gates:
+            fail(f"gate {number} is defined twice")
+        claim(entry.get("pin"), f"gate {number}")
+        gates[number] = entry["pin"]
+    encoder = dict(data.get("encoder", {}))
+    for key in ("a", "b", "button"):
+        if key in encoder:
+            claim(encoder[key], f"encoder {key}")
+    display = dict(data.get("display", {"driver": "none"}))
+    if display.get("driver", "none") not in DISPLAYS:
+        fail(f"unknown display {display.get('driver')!r}; known: {', '.join(DISPLAYS)}")
+    return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, encoder, display, source)
