@@ -93,3 +93,47 @@ class FakeADS1x15:
                 self._convert()  # continuous mode: always the latest sample
             word = self.registers[register]
         return [(word >> 8) & 0xFF, word & 0xFF][:length]
+
+
+class FakeGPIO:
+    """The RPi.GPIO module's API (as RPi.GPIO, rpi-lgpio and Jetson.GPIO share it), with pins a
+    test drives: drive(pin, level) changes the level and fires edge callbacks like the library."""
+
+    BCM, BOARD = 11, 10
+    IN, OUT = 1, 0
+    PUD_UP, PUD_DOWN, PUD_OFF = 22, 21, 20
+    RISING, FALLING, BOTH = 31, 32, 33
+
+    def __init__(self):
+        self.mode = None
+        self.levels: dict[int, int] = {}
+        self.callbacks: dict[int, tuple[int, object]] = {}
+
+    def setwarnings(self, flag):
+        pass
+
+    def setmode(self, mode):
+        self.mode = mode
+
+    def setup(self, pin, direction, pull_up_down=20):
+        assert self.mode is not None, "setmode() must come first, as RPi.GPIO insists"
+        self.levels[pin] = 1 if pull_up_down == self.PUD_UP else 0
+
+    def input(self, pin):
+        return self.levels[pin]
+
+    def add_event_detect(self, pin, edge, callback=None, bouncetime=None):
+        if pin in self.callbacks:
+            raise RuntimeError("Conflicting edge detection already enabled for this GPIO channel")
+        self.callbacks[pin] = (edge, callback)
+
+    def remove_event_detect(self, pin):
+        self.callbacks.pop(pin, None)
+
+    def drive(self, pin, level):
+        old, self.levels[pin] = self.levels[pin], level
+        if old == level or pin not in self.callbacks:
+            return
+        edge, callback = self.callbacks[pin]
+        if edge == self.BOTH or (edge == self.RISING) == bool(level):
+            callback(pin)
