@@ -117,3 +117,18 @@ def test_cpu_backend_traced_graph_matches_eager(model, curves):
     with torch.inference_mode():
         reference = model.render_aligned(torch.from_numpy(curves[:77])[None], torch.zeros(1, D.TIMBRE_BANDS))[0].numpy()
     assert np.allclose(backend.render(curves[:77], timbre, 48000), reference, atol=1e-5)  # padded 77 -> 90
+
+
+def test_atomic_writes_get_ordinary_file_modes(tmp_path, model):
+    import os
+    import stat
+
+    from neurorack.fileio import write_json
+
+    write_json(tmp_path / "new.json", {"a": 1})
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o666 & ~mask
+    os.chmod(tmp_path / "new.json", 0o640)
+    write_json(tmp_path / "new.json", {"a": 2})  # replacing keeps the file's mode
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640

@@ -98,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--seed", type=int, default=0)
     dp.set_defaults(func=cmd_dataset_procedural)
 
+    so = sub.add_parser("sounds", help="the sound library: factory and user sounds")
+    so.add_argument("--library", help="user sound folder (default: ~/.local/share/neurorack/sounds)")
+    ssub = so.add_subparsers(dest="sounds", required=True)
+    ssub.add_parser("list", help="list every sound").set_defaults(func=cmd_sounds_list)
+    si = ssub.add_parser("import", help="analyse an audio file into a new sound")
+    si.add_argument("file")
+    si.add_argument("--name", required=True)
+    si.set_defaults(func=cmd_sounds_import)
+    sr = ssub.add_parser("remove", help="remove a user sound")
+    sr.add_argument("name")
+    sr.set_defaults(func=cmd_sounds_remove)
+    se = ssub.add_parser("export", help="write a sound as descriptor JSON")
+    se.add_argument("name")
+    se.add_argument("file")
+    se.set_defaults(func=cmd_sounds_export)
+
     b = sub.add_parser("bench", help="benchmarks, written as JSON")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
@@ -200,6 +216,37 @@ def cmd_dataset_procedural(args):
         raise NeurorackError("--count must be at least 1")
     paths = write_corpus(args.dir, args.count, args.seed)
     print(f"{args.dir}: {len(paths)} impacts")
+
+
+def _library(args):
+    from .sounds.library import SoundLibrary
+
+    return SoundLibrary(args.library)
+
+
+def cmd_sounds_list(args):
+    for sound in _library(args).sounds():
+        kind = "factory" if sound.factory else "user"
+        print(f"{sound.name:<{24}}  {sound.trajectory.duration:5.2f} s  {kind}")
+
+
+def cmd_sounds_import(args):
+    from . import descriptors as D
+    from .fileio import read_audio
+
+    audio, sr = read_audio(args.file)
+    sound = _library(args).add(args.name, D.analyze(audio, sr), {"source": Path(args.file).name})
+    print(f"added {sound.name!r} ({sound.trajectory.duration:.2f} s)")
+
+
+def cmd_sounds_remove(args):
+    _library(args).remove(args.name)
+    print(f"removed {args.name!r}")
+
+
+def cmd_sounds_export(args):
+    _library(args).export(args.name, args.file)
+    print(f"{args.file}: {args.name!r}")
 
 
 def cmd_bench_render(args):

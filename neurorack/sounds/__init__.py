@@ -1,0 +1,1 @@
+"""Sounds: named descriptor trajectories (the library) and morphs between two of them."""
