@@ -83,3 +83,10 @@ def test_moved_descriptors_leave_the_recorded_half_alone():
     changed = (moved[3:] != curves[3:]).any(dim=1)  # (3 items, 7 descriptors)
     assert torch.all(changed.sum(-1) == 1)  # exactly one descriptor moved per item
     assert not changed[:, [0, 6]].any()  # never loudness or pitch
+
+
+def test_checkpoint_records_no_machine_paths(tmp_path):
+    from neurorack.train.loop import _recorded
+
+    settings = TrainSettings(init=str(tmp_path / "deep" / "run2.pt"))
+    assert _recorded(settings)["init"] == "run2.pt" and settings.init.endswith("deep/run2.pt")

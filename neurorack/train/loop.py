@@ -90,7 +90,8 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
             curves, audio, timbre = (torch.from_numpy(a).to(device) for a in sampler.batch(settings.batch_size))
             drop = torch.rand(timbre.shape[0], 1, device=device) < settings.timbre_dropout
             timbre = torch.where(drop, torch.zeros_like(timbre), timbre)
-            n_real = settings.batch_size - int(round(settings.batch_size * settings.moved_fraction))
+            moved = int(round(settings.batch_size * settings.moved_fraction)) if settings.consistency_weight else 0
+            n_real = settings.batch_size - moved
             curves = move_descriptors(curves, n_real, rng)
             pred = model.render_aligned(curves, timbre)
             loss = loss_fn(pred[:n_real].unsqueeze(1), audio[:n_real].unsqueeze(1))
@@ -110,10 +111,9 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
                         "seconds": round(time.time() - started, 1)})
         echo(f"epoch {epoch + 1}/{settings.epochs}: train loss {np.mean(losses):.4f}, validation loss {val:.4f} "
              f"({time.time() - started:.0f} s)")
-        save_checkpoint(out_path, model.cpu(),
-                        meta={"history": history, "settings": settings.__dict__, "n_parameters": model.parameter_count()},
+        save_checkpoint(out_path, model,
+                        meta={"history": history, "settings": _recorded(settings), "n_parameters": model.parameter_count()},
                         training={"epoch": epoch + 1, "optimiser": optimiser.state_dict()})
-        model.to(device)
     return {"history": history, "skipped": [str(p) for p, _ in broken]}
 
 
@@ -137,6 +137,14 @@ def consistency_loss(audio: torch.Tensor, curves: torch.Tensor, weights: torch.T
     audible = (curves[..., D.INDEX["loudness"]] > 0.25).float().unsqueeze(-1)
     weights = torch.ones(len(proxies.CONTROLLED), device=audio.device) if weights is None else weights
     return ((measured - wanted).abs() * audible * weights).sum() / (audible.sum() * weights.sum() + 1e-9)
+
+
+def _recorded(settings: TrainSettings) -> dict:
+    """Settings as stored in a checkpoint: no machine's absolute paths in a shareable file."""
+    recorded = dict(settings.__dict__)
+    if recorded.get("init"):
+        recorded["init"] = Path(recorded["init"]).name
+    return recorded
 
 
 def _cosine(step: int, total: int, s: TrainSettings) -> float:
