@@ -53,9 +53,9 @@ def test_library_add_list_export_remove(tmp_path):
 
 
 def test_a_corrupt_file_is_skipped_not_fatal(tmp_path, caplog):
-    lib = SoundLibrary(tmp_path)
-    lib.add("Good", trajectory(3, 50, 0.5, 0.5))
+    SoundLibrary(tmp_path).add("Good", trajectory(3, 50, 0.5, 0.5))
     (tmp_path / "broken.json").write_text('{"name": "Broken", "descriptors": {"loudness": [0.1')  # cut by a power failure
+    lib = SoundLibrary(tmp_path)  # as the module finds it at the next boot
     with caplog.at_level(logging.WARNING):
         names = [s.name for s in lib.sounds()]
     assert "Good" in names and "Broken" not in names and "broken.json" in caplog.text
@@ -79,3 +79,17 @@ def test_sounds_command_line(tmp_path):
     bad = run("remove", "Sub Boom")
     assert bad.returncode == 1 and "factory sound" in bad.stderr and "Traceback" not in bad.stderr
     assert run("remove", "test boom").returncode == 0 and "Test Boom" not in run("list").stdout
+
+
+def test_library_reads_once_and_reloads_on_request(tmp_path):
+    lib, other = SoundLibrary(tmp_path), SoundLibrary(tmp_path)
+    assert len(lib.sounds()) == 8
+    other.add("From Elsewhere", trajectory(3, 50, 0.5, 0.5))  # another process, same folder
+    with pytest.raises(NeurorackError):
+        lib.get("From Elsewhere")  # not re-read on every lookup
+    lib.reload()
+    assert lib.get("from elsewhere").name == "From Elsewhere"
+    lib.add("Sub Boom", trajectory(3, 40, 0.5, 0.5))  # a user sound shadows the factory one
+    assert not lib.get("Sub Boom").factory and lib.get("Sub Boom").trajectory.n_frames == 40
+    lib.remove("Sub Boom")
+    assert lib.get("Sub Boom").factory  # and the factory sound comes back

@@ -3,7 +3,7 @@ import numpy as np
 import soundfile as sf
 
 from neurorack.model.checkpoint import load_checkpoint
-from neurorack.train.data import load_folder
+from neurorack.train.data import load_files, scan
 from neurorack.train.loop import TrainSettings, train
 from neurorack.train.procedural import impact, write_corpus
 
@@ -46,11 +46,11 @@ def test_train_resume_and_cache(tmp_path):
 def test_cache_is_used_and_rebuilt_when_damaged(tmp_path):
     data = make_folder(tmp_path / "data")
     cache = tmp_path / "cache"
-    first, broken = load_folder(data, cache)
+    first, broken = load_files(scan(data), cache)
     assert len(first) == 5 and len(broken) == 2
     victim = sorted(cache.iterdir())[0]
     victim.write_bytes(b"garbage")
-    again, _ = load_folder(data, cache)
+    again, _ = load_files(scan(data), cache)
     assert all(np.array_equal(a.curves, b.curves) for a, b in zip(first, again))
 
 

@@ -84,10 +84,6 @@ def from_physical(name: str, v):
     return SCALES[name].from_physical(v)
 
 
-def midi_to_hz(m):
-    return 440.0 * 2.0 ** ((np.asarray(m, dtype=np.float64) - 69.0) / 12.0)
-
-
 @dataclass
 class Trajectory:
     """Descriptor curves (T, 7), normalised, plus the sound's timbre code."""

@@ -71,14 +71,14 @@ def bench_render(model_path=None, repeats: int = 100) -> dict:
     import torch
 
     from .. import load_model
+    from ..model.backends import TorchCPUBackend
 
     torch.set_num_threads(1)
     gen = load_model(model_path, threads=1)
     traj = impact_trajectory(2.0)
     render_ms, render_p90 = _median_ms(lambda: gen.render(traj), repeats)  # traced after the first call
-    gen.backend.trace = False
-    gen.backend._graphs.clear()
-    eager_ms, _ = _median_ms(lambda: gen.render(traj), repeats)
+    eager = TorchCPUBackend(gen.model, threads=1, trace=False)
+    eager_ms, _ = _median_ms(lambda: eager.render(traj.curves, traj.timbre, 48000), repeats)
     model = gen.model
     x = torch.cat([torch.from_numpy(traj.curves)[None], torch.from_numpy(traj.timbre)[None, None].expand(1, traj.n_frames, -1)], -1)
     with torch.inference_mode():

@@ -2,7 +2,9 @@
 
 Each sound is one JSON file (the analyse format, plus "name" and "meta"), written atomically:
 a power cut leaves every file either as it was or as it became. A file that cannot be read is
-skipped with a warning, so one bad file never takes the library down.
+skipped with a warning, so one bad file never takes the library down. The folders are read
+once; the library's own writes keep that copy current, and ``reload()`` picks up changes that
+another process made.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class SoundLibrary:
     def __init__(self, user_dir=None, factory_dir=FACTORY_DIR):
         self.user_dir = Path(user_dir) if user_dir else default_library_dir()
         self.factory_dir = Path(factory_dir)
+        self._by_name: dict[str, Sound] | None = None  # lower-cased name -> sound
 
     def _read_folder(self, folder: Path, factory: bool) -> dict[str, Sound]:
         sounds = {}
@@ -69,28 +72,37 @@ class SoundLibrary:
                 log.warning("skipping unreadable sound file %s (%s)", path.name, exc)
         return sounds
 
+    def _sounds(self) -> dict[str, Sound]:
+        if self._by_name is None:
+            # Factory sounds first; a user sound of the same name replaces a factory one.
+            self._by_name = self._read_folder(self.factory_dir, True)
+            self._by_name.update(self._read_folder(self.user_dir, False))
+        return self._by_name
+
+    def reload(self) -> None:
+        self._by_name = None
+
     def sounds(self) -> list[Sound]:
-        """Factory sounds, then the user's; a user sound of the same name replaces a factory one."""
-        merged = self._read_folder(self.factory_dir, True)
-        merged.update(self._read_folder(self.user_dir, False))
-        return sorted(merged.values(), key=lambda s: (not s.factory, s.name.lower()))
+        """Factory sounds, then the user's, each in name order."""
+        return sorted(self._sounds().values(), key=lambda s: (not s.factory, s.name.lower()))
 
     def get(self, name: str) -> Sound:
-        for sound in self.sounds():
-            if sound.name.lower() == name.strip().lower():
-                return sound
-        raise NeurorackError(f"no sound named {name!r}")
+        sound = self._sounds().get(name.strip().lower())
+        if sound is None:
+            raise NeurorackError(f"no sound named {name!r}")
+        return sound
 
     def add(self, name: str, trajectory: D.Trajectory, meta: dict | None = None) -> Sound:
         """Write a user sound; one of the same name (any case) is replaced."""
         name = check_name(name)
-        try:
-            existing = self.get(name)
-        except NeurorackError:
-            existing = None
+        sounds = self._sounds()
+        existing = sounds.get(name.lower())
         path = existing.path if existing and not existing.factory else self.user_dir / f"{file_stem(name)}.json"
         sound = Sound(name, trajectory, meta or {}, False, path)
         write_json(path, sound.to_json())
+        for key in [k for k, other in sounds.items() if other.path == path]:
+            del sounds[key]  # whatever that file held before is gone
+        sounds[name.lower()] = sound
         return sound
 
     def remove(self, name: str) -> None:
@@ -98,6 +110,7 @@ class SoundLibrary:
         if sound.factory:
             raise NeurorackError(f"{sound.name!r} is a factory sound and cannot be removed")
         sound.path.unlink()
+        self.reload()  # a factory sound it replaced comes back
 
     def export(self, name: str, path) -> None:
         write_json(path, self.get(name).to_json())

@@ -63,9 +63,8 @@ def load_example(path: Path, cache_dir: Path) -> Example:
     return Example(path.name, audio48, trajectory.curves, trajectory.timbre)
 
 
-def load_folder(data_dir, cache_dir, progress=None, files=None) -> tuple[list[Example], list[tuple[Path, str]]]:
-    """-> (examples, broken files with their reasons). ``files``: the result of scan(), if done already."""
-    files = scan(data_dir) if files is None else files
+def load_files(files: list[Path], cache_dir, progress=None) -> tuple[list[Example], list[tuple[Path, str]]]:
+    """Files from scan() -> (examples, broken files with their reasons)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     examples, broken = [], []

@@ -16,7 +16,7 @@ from ..model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ..model.impact_model import ImpactModel, ModelConfig
 from .. import descriptors as D
 from . import proxies
-from .data import SegmentSampler, is_validation, load_folder, scan, segment
+from .data import SegmentSampler, is_validation, load_files, scan, segment
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
     files = scan(data_dir)  # fails before any progress bar is drawn
     model, optimiser, first_epoch, history = _start(out_path, settings, resume, device)  # and before analysis
     with tqdm(total=len(files), desc="analysing", unit="file", file=sys.stderr, leave=False) as bar:
-        examples, broken = load_folder(data_dir, cache_dir, progress=bar.update, files=files)
+        examples, broken = load_files(files, cache_dir, progress=bar.update)
     for path, reason in broken:
         echo(f"skipped broken file: {reason}")
     train_set = [e for e in examples if not is_validation(e.name)]
