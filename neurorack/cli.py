@@ -114,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("file")
     se.set_defaults(func=cmd_sounds_export)
 
+    ru = sub.add_parser("run", help="the firmware: play the module on a board (or render an events file)")
+    ru.add_argument("--board", default="sim", help="board profile: a name in hardware/ or a .toml path")
+    ru.add_argument("--config", help="run config (TOML): sounds, CV assignments, [audio] device/rate/block")
+    ru.add_argument("--osc-port", type=int, default=9000, help="sim board: OSC port on 127.0.0.1")
+    ru.add_argument("--events", help="sim board: a JSON-lines file of timed gates, CVs, encoder, button")
+    ru.add_argument("--record", metavar="OUT.wav", help="render the events offline into this WAV, deterministically")
+    ru.add_argument("--duration", type=float, help="stop after this many seconds")
+    ru.add_argument("--device", help="audio output: 'default', an index, 'jack', or part of a device name")
+    ru.add_argument("--model")
+    ru.add_argument("--library", help="user sound folder")
+    ru.set_defaults(func=cmd_run)
+
+    ca = sub.add_parser("calibrate", help="two-point calibration of a CV input, stored for the board")
+    ca.add_argument("--board", required=True)
+    ca.add_argument("--input", type=int, required=True, help="CV input number (from 1)")
+    ca.add_argument("--readings", type=float, nargs=2, metavar=("AT_1V", "AT_3V"),
+                    help="what the input read with 1 V and 3 V applied (default: measure now, on the board)")
+    ca.set_defaults(func=cmd_calibrate)
+
     b = sub.add_parser("bench", help="benchmarks, written as JSON")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
@@ -247,6 +266,89 @@ def cmd_sounds_remove(args):
 def cmd_sounds_export(args):
     _library(args).export(args.name, args.file)
     print(f"{args.file}: {args.name!r}")
+
+
+def cmd_run(args):
+    from .fileio import write_wav
+    from .hal.sim import load_events
+    from .module import Module
+    from .runner import record
+
+    events = load_events(args.events) if args.events else None
+    if args.record:
+        if events is None:
+            raise NeurorackError("--record renders an events file: give --events FILE")
+        # Offline renders ignore the stored settings, so the same file and config give the same samples anywhere.
+        module = Module.create(args.board, args.config, args.model, args.library, persist=False)
+        audio = record(module, events, args.duration)
+        rate = module.engine.sample_rate
+        write_wav(args.record, audio, rate)
+        print(f"wrote {args.record}: {len(audio) / rate:.2f} s, {int(module.engine.gates.sum())} impacts")
+        return 0
+    return run_module(args, events)
+
+
+def run_module(args, events=None) -> int:
+    from .engine.audio import AudioOutput
+    from .hal.board import HardwareBoard
+    from .hal.sim import SimBoard
+    from .module import Module
+    from .runner import run_live
+
+    logging.getLogger("neurorack").setLevel(logging.INFO)  # the firmware's log is the journal
+    module = Module.create(args.board, args.config, args.model, args.library)
+    if module.profile.gpio == "sim":
+        board = SimBoard(module.profile, module)
+        port = board.start_osc(args.osc_port)
+        log.info("sim board: OSC on 127.0.0.1:%d", port)
+        if events:
+            board.play_events(events)
+    else:
+        board = HardwareBoard(module.profile, module, module.settings.calibration)
+        board.start()
+    a = module.settings.audio
+    audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
+    return run_live(module, board, audio, duration=args.duration)
+
+
+def cmd_calibrate(args):
+    from .hal.cv import Calibration
+    from .hal.profile import load_profile
+    from .settings import load_settings, save_settings
+
+    profile = load_profile(args.board)
+    if args.input not in {c.number for c in profile.cv}:
+        raise NeurorackError(f"board {profile.name} has no CV input {args.input}")
+    if args.readings:
+        low, high = args.readings
+    else:
+        low, high = _measure_calibration_points(profile, args.input)
+    try:
+        calibration = Calibration.from_two_points(low, high)
+    except ValueError as exc:
+        raise NeurorackError(str(exc)) from None
+    settings = load_settings(profile.name)
+    settings.calibration[args.input] = calibration
+    path = save_settings(profile.name, settings)
+    print(f"CV {args.input}: scale {calibration.scale:.4f}, shift {calibration.shift:+.4f} V; saved in {path}")
+    return 0
+
+
+def _measure_calibration_points(profile, number: int) -> tuple[float, float]:
+    """Read the uncalibrated input while the user applies 1 V and then 3 V (mean of 64 reads)."""
+    from .hal.board import open_adc
+    from .hal.cv import CvInput
+
+    if profile.gpio == "sim":
+        raise NeurorackError("the sim board has no ADC to measure; give --readings AT_1V AT_3V")
+    cv = next(c for c in profile.cv if c.number == number)
+    raw = CvInput(cv.number, cv.channel, cv.gain, cv.offset, "bipolar")
+    adc = open_adc(profile.adc)
+    points = []
+    for volts in (1.0, 3.0):
+        input(f"apply {volts:.3f} V to CV {number}, then press Enter ")
+        points.append(sum(raw.to_volts(adc.read_volts(cv.channel)) for _ in range(64)) / 64)
+    return points[0], points[1]
 
 
 def cmd_bench_render(args):

@@ -41,15 +41,24 @@ class VoicePool:
         return int(np.count_nonzero(self.state != IDLE))
 
     def trigger(self, buffer: np.ndarray, offset: int = 0, gain: float = 1.0) -> None:
-        """Start `buffer` (float32, mono) at sample `offset` of the next block mixed."""
-        playing = np.flatnonzero(self.state == PLAYING)
-        if len(playing) >= self.voices:
-            self._release(playing[np.argmin(self.started[playing])])
+        """Start `buffer` (float32, mono) at sample `offset` of the next block mixed.
+
+        Plain loops over the few slots rather than numpy reductions: those would allocate
+        small arrays on every gate, and this runs in the audio callback."""
+        state, slots = self.state, len(self.state)
+        playing, oldest = 0, -1
+        for slot in range(slots):
+            if state[slot] == PLAYING:
+                playing += 1
+                if oldest < 0 or self.started[slot] < self.started[oldest]:
+                    oldest = slot
+        if playing >= self.voices:
+            self._release(oldest)
             self.stolen += 1
         slot = self._free_slot()
         self._count += 1
         self.buffers[slot] = buffer
-        self.state[slot], self.position[slot], self.gain[slot] = PLAYING, -int(offset), gain
+        state[slot], self.position[slot], self.gain[slot] = PLAYING, -int(offset), gain
         self.started[slot] = self._count
 
     def _release(self, slot: int) -> None:
@@ -57,13 +66,14 @@ class VoicePool:
         self.fade_left[slot] = self.fade_samples
 
     def _free_slot(self) -> int:
-        idle = np.flatnonzero(self.state == IDLE)
-        if len(idle):
-            return int(idle[0])
-        releasing = np.flatnonzero(self.state == RELEASING)
-        slot = int(releasing[np.argmin(self.fade_left[releasing])])
-        self.cut += 1
-        return slot
+        quietest = -1
+        for slot in range(len(self.state)):
+            if self.state[slot] == IDLE:
+                return slot
+            if self.state[slot] == RELEASING and (quietest < 0 or self.fade_left[slot] < self.fade_left[quietest]):
+                quietest = slot
+        self.cut += 1  # every slot busy (a gate storm): cut the release closest to silence
+        return quietest
 
     def mix(self, out: np.ndarray) -> None:
         """Write the next block of every voice, summed, into `out` (length block_size or less)."""

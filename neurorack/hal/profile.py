@@ -24,12 +24,26 @@ class ProfileError(NeurorackError):
 
 
 @dataclass(frozen=True)
+class AdcGateSpec:
+    """A gate read on an ADC channel: module volts = (v_adc - offset) * gain; on above
+    `on_volts`, off below `off_volts` (hysteresis, so a slow or noisy edge fires once)."""
+
+    number: int
+    channel: int
+    gain: float = 1.0
+    offset: float = 0.0
+    on_volts: float = 2.0
+    off_volts: float = 1.0
+
+
+@dataclass(frozen=True)
 class BoardProfile:
     name: str
     gpio: str
     adc: dict
     cv: tuple[CvInput, ...]
     gates: dict[int, int]  # gate number -> GPIO pin (BCM numbering on a Pi, BOARD on a Jetson)
+    adc_gates: dict = field(default_factory=dict)  # gate number -> AdcGateSpec (gates read on an ADC channel)
     encoder: dict = field(default_factory=dict)
     display: dict = field(default_factory=dict)
     source: str = ""
@@ -95,11 +109,24 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
             fail(f"pin {pin} is used twice ({pins[pin]} and {what})")
         pins[pin] = what
 
-    gates = {}
+    gates, adc_gates = {}, {}
     for entry in data.get("gate", []):
         number = entry.get("input")
-        if number in gates:
+        if number in gates or number in adc_gates:
             fail(f"gate {number} is defined twice")
+        if "channel" in entry:  # a gate on an ADC channel, with Schmitt thresholds
+            channel = entry["channel"]
+            if not isinstance(channel, int) or not 0 <= channel < ADC_CHIPS[chip]:
+                fail(f"gate {number}: channel {channel!r} outside 0..{ADC_CHIPS[chip] - 1} of the {chip}")
+            if channel in seen_channels:
+                fail(f"ADC channel {channel} is used by CV input {seen_channels[channel]} and gate {number}")
+            spec = AdcGateSpec(number, channel, float(entry.get("gain", 1.0)), float(entry.get("offset", 0.0)),
+                               float(entry.get("on_volts", 2.0)), float(entry.get("off_volts", 1.0)))
+            if spec.off_volts >= spec.on_volts:
+                fail(f"gate {number}: off_volts must be below on_volts (the Schmitt hysteresis)")
+            seen_channels[channel] = f"gate {number}"
+            adc_gates[number] = spec
+            continue
         claim(entry.get("pin"), f"gate {number}")
         gates[number] = entry["pin"]
     encoder = dict(data.get("encoder", {}))
@@ -109,4 +136,4 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
     display = dict(data.get("display", {"driver": "none"}))
     if display.get("driver", "none") not in DISPLAYS:
         fail(f"unknown display {display.get('driver')!r}; known: {', '.join(DISPLAYS)}")
-    return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, encoder, display, source)
+    return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, adc_gates, encoder, display, source)

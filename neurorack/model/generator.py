@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class ImpactGenerator:
-    def __init__(self, model, payload: dict, path: Path, backend: str = "cpu", threads: int | None = None):
+    def __init__(self, model, payload: dict, path: Path, backend: str = "cpu", threads: int | None = None,
+                 **options):
         self.model = model
         self.path = Path(path)
         self.meta = payload.get("meta", {})
-        self.backend = create_backend(backend, model, threads=threads)
+        self.backend = create_backend(backend, model, threads=threads, **options)
 
     @property
     def n_parameters(self) -> int:
@@ -46,7 +47,7 @@ class ImpactGenerator:
             audio = resample(audio, 48000, sample_rate)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak > 1.0:  # a loudness curve near 0 dBFS RMS can peak above full scale
-            log.warning("render peaked at %.2f; scaled down to full scale", peak)
+            log.debug("render peaked at %.2f; scaled down to full scale", peak)
             audio = audio * (0.999 / peak)
         return audio.astype(np.float32, copy=False)
 
@@ -60,10 +61,11 @@ def as_trajectory(descriptors, timbre=None) -> D.Trajectory:
     return D.trajectory_from_array(descriptors, timbre)
 
 
-def load_model(path=None, backend: str = "cpu", threads: int | None = None) -> ImpactGenerator:
-    """Load a checkpoint (default: the shipped models/default/model.pt) behind an inference backend."""
+def load_model(path=None, backend: str = "cpu", threads: int | None = None, **options) -> ImpactGenerator:
+    """Load a checkpoint (default: the shipped models/default/model.pt) behind an inference backend
+    (`options` go to the backend, e.g. ``trace=False``)."""
     path = Path(path) if path else default_checkpoint()
     if path.is_dir():
         path = path / "model.pt"
     model, payload = load_checkpoint(path)
-    return ImpactGenerator(model, payload, path, backend, threads)
+    return ImpactGenerator(model, payload, path, backend, threads, **options)

@@ -1,0 +1,151 @@
+"""Audio out through sounddevice (PortAudio: ALSA, JACK, PulseAudio).
+
+The callback runs ``Engine.process`` on the first channel and copies it to the others. It
+counts what went wrong (underflows: xruns; blocks that came late) and leaves the talking to
+the main loop, which calls ``ensure_running`` a few times a second: if the device vanished
+(a USB interface pulled, the JACK server gone) the stream is closed and opened again as soon
+as the device is back, with one log line each way.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..errors import NeurorackError
+from .engine import Engine
+
+log = logging.getLogger(__name__)
+JACK_HOSTAPI = "JACK Audio Connection Kit"
+
+
+class AudioDeviceError(NeurorackError):
+    pass
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except OSError as exc:  # the PortAudio library itself is missing
+        raise AudioDeviceError(f"PortAudio is not installed ({exc}); install libportaudio2") from None
+    return sounddevice
+
+
+def rescan():
+    """Make PortAudio list devices again (a device that came back, a JACK server started)."""
+    sd = _sounddevice()
+    sd._terminate()  # sounddevice's documented way to re-scan: terminate and initialise PortAudio
+    sd._initialize()
+
+
+def resolve_device(spec):
+    """None: the default output; an int: that index; "jack": the JACK server's output;
+    any other text: the first output device whose name contains it (case-insensitive)."""
+    sd = _sounddevice()
+    if spec is None or spec == "default":
+        return None
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return int(spec)
+    hostapis = sd.query_hostapis()
+    for index, device in enumerate(sd.query_devices()):
+        if device["max_output_channels"] < 1:
+            continue
+        api = hostapis[device["hostapi"]]["name"]
+        if (spec.lower() == "jack" and api == JACK_HOSTAPI) or spec.lower() in device["name"].lower():
+            return index
+    names = [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
+    raise AudioDeviceError(f"no audio output {spec!r}; outputs here: {', '.join(names) or 'none'}")
+
+
+class AudioOutput:
+    def __init__(self, engine: Engine, device=None, sample_rate: int = 48000, block_size: int = 128,
+                 channels: int = 2, retry_s: float = 2.0):
+        self.engine, self.device_spec = engine, device
+        self.sample_rate, self.block_size, self.channels = sample_rate, block_size, channels
+        self.retry_s = retry_s
+        self.stream = None
+        self.xruns = 0  # output underflows PortAudio reported
+        self.late = 0  # callbacks that came more than 1.5 blocks after the one before
+        self.blocks = 0
+        self.reopened = 0
+        self.problem: str | None = None  # the current device problem, for the screen
+        self._last_ns = 0
+        self._late_ns = int(1.5e9 * block_size / sample_rate)
+        self._next_try = 0.0
+        self._stopped = False
+
+    # -- the callback: no lock, no log, no torch, no arrays allocated ---------------------------
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        now = time.monotonic_ns()
+        if self._last_ns and now - self._last_ns > self._late_ns:
+            self.late += 1
+        self._last_ns = now
+        if status.output_underflow:
+            self.xruns += 1
+        mono = outdata[:, 0]
+        self.engine.process(mono)
+        for channel in range(1, outdata.shape[1]):
+            outdata[:, channel] = mono
+        self.blocks += 1
+
+    def _finished(self) -> None:
+        self._last_ns = 0
+
+    # -- main loop side -------------------------------------------------------------------------
+    def open(self) -> None:
+        sd = _sounddevice()
+        device = resolve_device(self.device_spec)
+        info = sd.query_devices(device, "output")
+        channels = max(1, min(self.channels, int(info["max_output_channels"])))
+        try:
+            stream = sd.OutputStream(device=device, samplerate=self.sample_rate, blocksize=self.block_size,
+                                     channels=channels, dtype="float32", latency="low",
+                                     callback=self._callback, finished_callback=self._finished)
+            stream.start()
+        except sd.PortAudioError as exc:
+            raise AudioDeviceError(f"cannot open {info['name']!r} at {self.sample_rate} Hz, "
+                                   f"{self.block_size} frames: {exc}") from None
+        self.stream = stream
+        self.device_name = info["name"]
+
+    def ensure_running(self) -> bool:
+        """Open the stream, or reopen it if it stopped by itself; True while it plays."""
+        if self._stopped:
+            return False
+        if self.stream is not None and self.stream.active:
+            return True
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        self._next_try = now + self.retry_s
+        was_open = self.stream is not None
+        if was_open:
+            log.error("audio output %r stopped (device gone?); reopening", self.device_name)
+            self._close_quietly()
+            rescan()
+        try:
+            self.open()
+        except AudioDeviceError as exc:
+            if self.problem != str(exc):
+                log.error("%s; retrying every %.0f s", exc, self.retry_s)
+            self.problem = str(exc)
+            rescan()  # the device may come back, under a new index
+            return False
+        if self.problem or was_open:
+            self.reopened += 1
+            log.warning("audio output %r is back", self.device_name)
+        self.problem = None
+        return True
+
+    def _close_quietly(self) -> None:
+        try:
+            self.stream.close(ignore_errors=True)
+        except Exception:
+            pass
+        self.stream = None
+
+    def close(self) -> None:
+        self._stopped = True
+        if self.stream is not None:
+            self._close_quietly()

@@ -1,0 +1,124 @@
+"""The engine: gates and controls in, one mono block of audio out per callback.
+
+Data flows one way. Hardware threads call ``gate``, ``cv``, ``set_morph`` and ``set_sounds``;
+a control change wakes the pre-render worker; a gate takes the impact already rendered for it
+and queues it, stamped with the stream clock; ``process`` (the audio callback's body) places
+queued impacts at their sample offsets and mixes the voices. ``process`` takes no lock, calls
+no torch, logs nothing and allocates no arrays: counters carry its news to the main loop.
+
+>>> engine = Engine(render=gen.render, sounds=library.trajectory, sound_a="snap", sound_b="sub boom")
+>>> engine.start(); engine.gate(1, True)   # queued for the next block
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from typing import Callable
+
+import numpy as np
+
+from .. import descriptors as D
+from .controls import TARGETS, ControlState, RenderRequest
+from .events import GateRing, StreamClock
+from .prerender import PreRenderer
+from .voices import VoicePool
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, render: Callable[[D.Trajectory], np.ndarray], sounds: Callable[[str], D.Trajectory],
+                 sound_a: str, sound_b: str, sample_rate: int = 48000, block_size: int = 128,
+                 voices: int = 4, level_db: float = 0.0, cv_ranges: dict[int, str] | None = None):
+        self.sample_rate, self.block_size = sample_rate, block_size
+        self.level = float(10 ** (level_db / 20))
+        self.controls = ControlState(sound_a, sound_b, ranges=dict(cv_ranges or {}))
+        self._lock = threading.Lock()  # guards `controls` between hardware threads and the worker
+        self.clock = StreamClock(sample_rate, block_size)
+        self.ring = GateRing()
+        self.voices = VoicePool(voices, block_size, fade_samples=max(1, round(0.005 * sample_rate)))
+        self.prerender = PreRenderer(render, self.request, sounds)
+        self.frame = 0  # frames produced so far: the stream clock
+        self.gates = np.zeros(3, np.int64)  # accepted triggers per gate (index 1, 2)
+        self.gate_on = np.zeros(3, bool)  # what each gate jack reads now (screen)
+        self.not_ready = 0  # gates that came before the first render finished
+        self.bad_values = 0  # NaN or infinite control values ignored
+
+    # -- control side (any thread but the audio callback) ---------------------------------------
+    def request(self) -> RenderRequest:
+        with self._lock:
+            return self.controls.request()
+
+    def _change(self, apply: Callable[[ControlState], None]) -> None:
+        with self._lock:
+            apply(self.controls)
+        self.prerender.changed()
+
+    def cv(self, number: int, volts: float) -> None:
+        """A CV input now reads `volts` (module volts, calibrated and clamped by the HAL)."""
+        if not math.isfinite(volts):
+            self.bad_values += 1
+            return
+        self._change(lambda c: c.volts.__setitem__(number, float(volts)))
+
+    def set_morph(self, amount: float) -> None:
+        if not math.isfinite(amount):
+            self.bad_values += 1
+            return
+        self._change(lambda c: setattr(c, "morph", min(1.0, max(0.0, float(amount)))))
+
+    def set_sounds(self, sound_a: str | None = None, sound_b: str | None = None) -> None:
+        def apply(c):
+            c.sound_a = sound_a or c.sound_a
+            c.sound_b = sound_b or c.sound_b
+        self._change(apply)
+
+    def assign(self, number: int, target: str, depth: float = 1.0, offset: float = 0.0) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"unknown CV target {target!r}")
+        self._change(lambda c: c.assign(number, target, depth, offset))
+
+    def snapshot(self) -> ControlState:
+        with self._lock:
+            return self.controls.copy()
+
+    def gate(self, number: int, on: bool, frame: int | None = None) -> None:
+        """A gate edge. A rising edge queues the impact rendered for that gate, stamped with
+        `frame` (offline) or the stream clock's now (live); it sounds one block after the stamp."""
+        if number not in (1, 2):
+            return
+        self.gate_on[number] = on
+        if not on:
+            return
+        buffer = self.prerender.ready[number]
+        self.prerender.last_gate = number
+        if buffer is None:
+            self.not_ready += 1
+            return
+        if self.ring.push(number, self.clock.frame_now() if frame is None else frame, buffer):
+            self.gates[number] += 1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.prerender.start()
+
+    def stop(self) -> None:
+        self.prerender.stop()
+
+    # -- the audio callback -------------------------------------------------------------------
+    def process(self, out: np.ndarray) -> None:
+        """Fill `out` (a mono float32 block) with the next frames of the output stream."""
+        n = len(out)
+        start = self.frame
+        self.clock.begin_block(start)
+        ring, delay = self.ring, self.block_size
+        end = start + n
+        while True:
+            stamp = ring.peek_stamp()
+            if stamp is None or stamp + delay >= end:
+                break
+            gate, stamp, buffer = ring.pop()
+            self.voices.trigger(buffer, max(0, stamp + delay - start), self.level)
+        self.voices.mix(out)
+        self.frame = end

@@ -1,0 +1,144 @@
+"""Keeps the impact each gate will play rendered ahead of time, so a gate costs no model compute.
+
+A worker thread waits for a control change, renders the two impacts (gate 1: sound A as the
+CVs modulate it; gate 2: the morph of A and B, modulated the same way) and publishes each as
+a reference swap that a gate reads without a lock. A burst of changes costs one render: the
+worker always renders the newest state. The gate fired last is rendered first.
+
+Buffers are kept alive here until no voice holds them any more, so the audio callback only
+drops references and never frees memory (``sys.getrefcount`` tells when nobody else holds one).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from .. import descriptors as D
+from ..sounds.morph import morph
+from .controls import RenderRequest, modulate, settle
+
+log = logging.getLogger(__name__)
+GATES = (1, 2)
+
+
+def impact_trajectory(gate: int, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
+    a = sounds(request.sound_a)
+    traj = a if gate == 1 else morph(a, sounds(request.sound_b), request.morph)
+    return modulate(traj, request.shifts)
+
+
+def _count_unused_refs() -> int:
+    """The reference count of a buffer held only by a list being looped over, as
+    ``_release_unused`` sees it (measured, since interpreters differ)."""
+    for buffer in [np.empty(0)]:
+        return sys.getrefcount(buffer)
+    raise AssertionError
+
+
+_UNUSED_REFS = _count_unused_refs()
+
+
+class PreRenderer:
+    """``render(trajectory) -> float32 audio``; ``request()`` returns the current RenderRequest;
+    ``sounds(name) -> Trajectory``."""
+
+    def __init__(self, render: Callable[[D.Trajectory], np.ndarray], request: Callable[[], RenderRequest],
+                 sounds: Callable[[str], D.Trajectory]):
+        self._render, self._request, self._sounds = render, request, sounds
+        self.ready: dict[int, np.ndarray | None] = {g: None for g in GATES}  # what a gate plays now
+        self.rendered: dict[int, RenderRequest | None] = {g: None for g in GATES}
+        self.last_gate = 1
+        self.renders = 0
+        self.last_render_ms = 0.0
+        self.error: str | None = None  # the last render failure, for the log and the screen
+        self._kept: list[np.ndarray] = []
+        self._settled: RenderRequest | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.published = threading.Condition()  # notified after every publish (benchmarks wait on it)
+
+    # -- control side ---------------------------------------------------------------------------
+    def changed(self) -> None:
+        """A control moved: render again (any thread; returns at once)."""
+        self._wake.set()
+
+    def pending(self) -> bool:
+        request = settle(self._settled, self._request())
+        return any(self.rendered[g] != request for g in GATES)
+
+    def update(self) -> int:
+        """Render whatever is stale, newest state first; returns how many impacts were rendered."""
+        done = 0
+        order = (self.last_gate, 3 - self.last_gate)
+        for gate in order:
+            request = self._settled = settle(self._settled, self._request())
+            if self.rendered[gate] == request:
+                continue
+            needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
+            try:
+                t0 = time.perf_counter()
+                audio = self._render(impact_trajectory(gate, request, self._sounds))
+                self.last_render_ms = 1000 * (time.perf_counter() - t0)
+            except Exception as exc:  # a bad sound or a model fault: keep playing the last good render
+                message = f"cannot render gate {gate} ({', '.join(map(str, needs))}): {exc}"
+                if message != self.error:
+                    log.error(message)
+                self.error = message
+                self.rendered[gate] = request  # do not retry the same failing state in a loop
+                continue
+            self.error = None
+            self._kept.append(audio)
+            self.ready[gate] = audio  # the swap a gate sees
+            self.rendered[gate] = request
+            self.renders += 1
+            done += 1
+            with self.published:
+                self.published.notify_all()
+        self._release_unused()
+        return done
+
+    def _release_unused(self) -> None:
+        # At the baseline count only this list and the loop hold a buffer: no voice, ring slot or
+        # published gate does, and none can take it again, so dropping it here frees it here.
+        keep = []
+        for buffer in self._kept:
+            if sys.getrefcount(buffer) > _UNUSED_REFS:
+                keep.append(buffer)
+        self._kept = keep
+
+    # -- the worker -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="prerender", daemon=True)
+        self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # The timeout lets buffers that voices finished with be released while nothing changes.
+            self._wake.wait(timeout=0.5)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.update()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until both gates have an impact for the current state (start-up, tests)."""
+        deadline = time.monotonic() + timeout
+        with self.published:
+            while self.pending() or any(self.ready[g] is None for g in GATES):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.error and all(self.ready[g] is None for g in GATES)):
+                    return False
+                self.published.wait(min(left, 0.05))
+        return True

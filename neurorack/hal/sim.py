@@ -1,0 +1,218 @@
+"""The simulated board: gates, CVs, encoder and button from OSC or from a file of timed events.
+
+Both feed the same ``ControlSink`` a real board feeds (``hal.board``), so the engine cannot
+tell them apart. OSC listens on 127.0.0.1 only:
+
+    /gate/1 1   /gate/1 0   /cv/2 3.3   /encoder 1   /button 1 (press) | /button 2 (long)
+
+An events file holds one JSON object per line, times in seconds from the start:
+
+    {"t": 0.5, "gate": 1, "on": true}
+    {"t": 0.7, "cv": 2, "volts": 1.5}
+    {"t": 1.0, "encoder": 1}
+    {"t": 1.2, "button": "press"}          ("long" for a long press)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import NeurorackError
+from .cv import RANGES, CvInput
+from .profile import BoardProfile
+
+log = logging.getLogger(__name__)
+BUTTON_KINDS = ("press", "long")
+
+
+class ControlSink(Protocol):
+    """What a board drives. Volts are module volts, already calibrated and clamped."""
+
+    def gate(self, number: int, on: bool, frame: int | None = None) -> None: ...
+    def cv(self, number: int, volts: float) -> None: ...
+    def encoder(self, steps: int) -> None: ...
+    def button(self, kind: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    t: float
+    kind: str  # "gate" | "cv" | "encoder" | "button"
+    number: int = 0  # gate or CV input
+    value: object = None  # on (bool), volts (float), steps (int), "press" | "long"
+
+
+class EventsFileError(NeurorackError):
+    pass
+
+
+def parse_event(obj, where: str = "event") -> SimEvent:
+    if not isinstance(obj, dict):
+        raise EventsFileError(f"{where}: expected a JSON object")
+    t = obj.get("t")
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
+        raise EventsFileError(f"{where}: 't' must be a time in seconds >= 0")
+    if "gate" in obj:
+        return SimEvent(float(t), "gate", _int(obj["gate"], where, "gate"), bool(obj.get("on", True)))
+    if "cv" in obj:
+        volts = obj.get("volts")
+        if not isinstance(volts, (int, float)) or isinstance(volts, bool):
+            raise EventsFileError(f"{where}: 'volts' must be a number")
+        return SimEvent(float(t), "cv", _int(obj["cv"], where, "cv"), float(volts))
+    if "encoder" in obj:
+        return SimEvent(float(t), "encoder", 0, _int(obj["encoder"], where, "encoder", signed=True))
+    if "button" in obj:
+        if obj["button"] not in BUTTON_KINDS:
+            raise EventsFileError(f"{where}: 'button' must be one of {', '.join(BUTTON_KINDS)}")
+        return SimEvent(float(t), "button", 0, obj["button"])
+    raise EventsFileError(f"{where}: needs one of 'gate', 'cv', 'encoder', 'button'")
+
+
+def _int(value, where, key, signed=False) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or (not signed and value < 1):
+        raise EventsFileError(f"{where}: {key!r} must be {'an integer' if signed else 'a number from 1'}")
+    return value
+
+
+def load_events(path) -> list[SimEvent]:
+    """Read an events file; sorted by time (ties keep file order). A bad line is an error naming it."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EventsFileError(f"cannot read events file {path}: {exc}") from None
+    events = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EventsFileError(f"{path.name}:{i}: not JSON ({exc.msg})") from None
+        events.append(parse_event(obj, f"{path.name}:{i}"))
+    return sorted(events, key=lambda e: e.t)
+
+
+class SimBoard:
+    """Turns OSC messages and file events into sink calls, through the profile's CV inputs
+    (range and calibration), exactly as the hardware board does with ADC readings."""
+
+    def __init__(self, profile: BoardProfile, sink: ControlSink):
+        self.profile, self.sink = profile, sink
+        self.cv_inputs: dict[int, CvInput] = {c.number: c for c in profile.cv}
+        self._server = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._warned: set[str] = set()
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning(message)
+
+    def apply(self, event: SimEvent, frame: int | None = None) -> None:
+        """Deliver one event to the sink (the offline renderer passes the gate's exact frame)."""
+        if event.kind == "gate":
+            if event.number not in self.profile.gates:
+                return self._warn_once(f"no gate input {event.number} on board {self.profile.name}")
+            self.sink.gate(event.number, bool(event.value), frame)
+        elif event.kind == "cv":
+            cv = self.cv_inputs.get(event.number)
+            if cv is None:
+                return self._warn_once(f"no CV input {event.number} on board {self.profile.name}")
+            volts = float(event.value)
+            if not math.isfinite(volts):
+                self._warn_once(f"CV {event.number}: ignoring a value that is not a number")
+                return
+            low, high = RANGES[cv.range]
+            if not low <= volts <= high:
+                self._warn_once(f"CV {event.number}: {volts:g} V is outside {low:g}..{high:g} V; clamped")
+            self.sink.cv(event.number, cv.to_volts(volts))
+        elif event.kind == "encoder":
+            self.sink.encoder(int(event.value))
+        elif event.kind == "button":
+            self.sink.button(str(event.value))
+
+    # -- OSC ------------------------------------------------------------------------------------
+    def start_osc(self, port: int = 9000) -> int:
+        """Listen on 127.0.0.1:`port` (0 picks a free one); returns the port."""
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        dispatcher = Dispatcher()
+        dispatcher.map("/gate/*", self._osc_gate)
+        dispatcher.map("/cv/*", self._osc_cv)
+        dispatcher.map("/encoder", self._osc_encoder)
+        dispatcher.map("/button", self._osc_button)
+        dispatcher.set_default_handler(lambda address, *args: self._warn_once(f"unknown OSC address {address}"))
+        try:
+            self._server = BlockingOSCUDPServer(("127.0.0.1", port), dispatcher)
+        except OSError as exc:
+            raise NeurorackError(f"cannot listen for OSC on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+        thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                  name="osc", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self._server.server_address[1]
+
+    def _osc_args(self, address: str, args) -> tuple[int, float] | None:
+        try:
+            number = int(address.rsplit("/", 1)[1])
+            value = float(args[0])
+        except (ValueError, IndexError, TypeError):
+            self._warn_once(f"OSC {address}: expected one number argument, got {list(args)!r}")
+            return None
+        return number, value
+
+    def _osc_gate(self, address, *args):
+        parsed = self._osc_args(address, args)
+        if parsed:
+            self.apply(SimEvent(0.0, "gate", parsed[0], parsed[1] != 0))
+
+    def _osc_cv(self, address, *args):
+        parsed = self._osc_args(address, args)
+        if parsed:
+            self.apply(SimEvent(0.0, "cv", parsed[0], parsed[1]))
+
+    def _osc_encoder(self, address, *args):
+        parsed = self._osc_args(address + "/0", args)
+        if parsed:
+            self.apply(SimEvent(0.0, "encoder", 0, int(parsed[1])))
+
+    def _osc_button(self, address, *args):
+        if args and args[0] in BUTTON_KINDS:
+            kind = args[0]
+        else:
+            parsed = self._osc_args(address + "/0", args)
+            if not parsed:
+                return
+            kind = "long" if parsed[1] == 2 else "press"
+        self.apply(SimEvent(0.0, "button", 0, kind))
+
+    # -- events played live ---------------------------------------------------------------------
+    def play_events(self, events: list[SimEvent], on_done=None) -> None:
+        """Deliver file events at their times, from now, on a thread (a scripted patch, live)."""
+        def run():
+            t0 = time.monotonic()
+            for event in events:
+                if self._stop.wait(max(0.0, t0 + event.t - time.monotonic())):
+                    return
+                self.apply(event)
+            if on_done:
+                on_done()
+        thread = threading.Thread(target=run, name="sim-events", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
