@@ -7,11 +7,11 @@
 __version__ = "0.1.0"
 
 
-def load_model(path=None, backend: str = "cpu", threads=None):
+def load_model(path=None, backend: str = "cpu", threads=None, **options):
     """Load a trained generator; see neurorack.model.generator.load_model."""
     from .model.generator import load_model as _load
 
-    return _load(path, backend=backend, threads=threads)
+    return _load(path, backend, threads, **options)
 
 
 __all__ = ["load_model", "__version__"]

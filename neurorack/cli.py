@@ -151,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--out", default="bench-control.json")
     bc.add_argument("--model")
     bc.set_defaults(func=cmd_bench_control)
+    bl = bsub.add_parser("latency", help="gate to sound, control to sound, cold start (JACK dummy driver)")
+    bl.add_argument("--out", default="bench-latency.json")
+    bl.add_argument("--triggers", type=int, default=200)
+    bl.add_argument("--gap", type=float, default=0.1, help="seconds between gates")
+    bl.add_argument("--tools", default="../shared/tools", help="folder with latency_probe.py and click_player.py")
+    bl.add_argument("--no-external", action="store_true", help="skip the OSC probe and the click player")
+    bl.set_defaults(func=cmd_bench_latency)
+    bs = bsub.add_parser("soak", help="minutes of gates and CV sweeps with the other core busy: xruns, memory")
+    bs.add_argument("--out", default="bench-soak.json")
+    bs.add_argument("--minutes", type=float, default=5.0)
+    bs.add_argument("--rate", type=float, default=20.0, help="gates per second on each input")
+    bs.set_defaults(func=cmd_bench_soak)
     return p
 
 
@@ -289,7 +301,7 @@ def cmd_run(args):
 
 
 def run_module(args, events=None) -> int:
-    from .engine.audio import AudioOutput
+    from .engine.audio import AudioOutput, AudioWedged
     from .hal.board import HardwareBoard
     from .hal.sim import SimBoard
     from .module import Module
@@ -308,7 +320,13 @@ def run_module(args, events=None) -> int:
         board.start()
     a = module.settings.audio
     audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
-    return run_live(module, board, audio, duration=args.duration)
+    code = run_live(module, board, audio, duration=args.duration)
+    if code == AudioWedged.exit_code:
+        # PortAudio is stuck on the dead device, and its exit handler would hang on it too.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def cmd_calibrate(args):
@@ -349,6 +367,22 @@ def _measure_calibration_points(profile, number: int) -> tuple[float, float]:
         input(f"apply {volts:.3f} V to CV {number}, then press Enter ")
         points.append(sum(raw.to_volts(adc.read_volts(cv.channel)) for _ in range(64)) / 64)
     return points[0], points[1]
+
+
+def cmd_bench_latency(args):
+    from .bench.latency import run
+
+    result = run(args.out, args.triggers, args.gap, args.tools, not args.no_external)
+    print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
+    return 0
+
+
+def cmd_bench_soak(args):
+    from .bench.soak import run
+
+    result = run(args.out, args.minutes * 60, args.rate)
+    print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
+    return 0
 
 
 def cmd_bench_render(args):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .engine.audio import AudioOutput
+from .engine.audio import AudioOutput, AudioWedged
 from .hal.sim import SimBoard, SimEvent
 from .module import Module
 
@@ -53,7 +53,8 @@ def record(module: Module, events: list[SimEvent], duration: float | None = None
 
 def run_live(module: Module, board, audio: AudioOutput, duration: float | None = None,
              stop: threading.Event | None = None, report_s: float = 1.0) -> int:
-    """The firmware main loop: keep audio running, report problems, save settings. Returns 0."""
+    """The firmware main loop: keep audio running, report problems, save settings. Returns the
+    exit status: 0, or 75 when only a restart can reopen the audio device."""
     stop = stop or threading.Event()
     # The audio callback needs the GIL every block (2.7 ms at 128 frames): a thread holding it
     # (tracing, analysis) must hand it over sooner than Python's default 5 ms.
@@ -64,10 +65,10 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     t0 = time.monotonic()
     engine.prerender.update()  # the first renders (and torch's one-time set-up) before audio runs
     engine.start()
-    if audio.ensure_running() and all(b is not None for b in engine.prerender.ready.values()):
-        log.info("ready: first gate playable %.2f s after the engine started", time.monotonic() - t0)
     seen = Counters.read(engine, audio)
     try:
+        if audio.ensure_running() and all(b is not None for b in engine.prerender.ready.values()):
+            log.info("ready: first gate playable %.2f s after the engine started", time.monotonic() - t0)
         while not stop.wait(0.1):
             audio.ensure_running()
             module.save_if_rested()
@@ -80,6 +81,9 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
                 break
     except KeyboardInterrupt:
         pass
+    except AudioWedged as exc:
+        log.error("%s", exc)
+        return AudioWedged.exit_code
     finally:
         audio.close()
         board.close()

@@ -5,10 +5,16 @@ counts what went wrong (underflows: xruns; blocks that came late) and leaves the
 the main loop, which calls ``ensure_running`` a few times a second: if the device vanished
 (a USB interface pulled, the JACK server gone) the stream is closed and opened again as soon
 as the device is back, with one log line each way.
+
+One case cannot be mended in the process: PortAudio 19.6's JACK backend never returns from
+closing a stream whose server died, and cannot be re-initialised after it. Closing therefore
+runs on a helper thread; if it hangs, ``AudioWedged`` tells the main loop to exit with status
+75, and the service manager starts the firmware again (deploy/neurorack.service).
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -22,6 +28,12 @@ JACK_HOSTAPI = "JACK Audio Connection Kit"
 
 class AudioDeviceError(NeurorackError):
     pass
+
+
+class AudioWedged(NeurorackError):
+    """The audio library cannot let go of a vanished device: only a new process can reopen it."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again
 
 
 def _sounddevice():
@@ -64,6 +76,7 @@ class AudioOutput:
         self.engine, self.device_spec = engine, device
         self.sample_rate, self.block_size, self.channels = sample_rate, block_size, channels
         self.retry_s = retry_s
+        self.close_timeout_s = 2.0
         self.stream = None
         self.xruns = 0  # output underflows PortAudio reported
         self.late = 0  # callbacks that came more than 1.5 blocks after the one before
@@ -122,15 +135,17 @@ class AudioOutput:
         was_open = self.stream is not None
         if was_open:
             log.error("audio output %r stopped (device gone?); reopening", self.device_name)
-            self._close_quietly()
-            rescan()
+            if not _within(self.close_timeout_s, self._close_quietly) or not _within(self.close_timeout_s, rescan):
+                raise AudioWedged(f"the audio system hangs on the vanished {self.device_name!r}; "
+                                  f"restarting the firmware to reopen it")
         try:
             self.open()
         except AudioDeviceError as exc:
             if self.problem != str(exc):
                 log.error("%s; retrying every %.0f s", exc, self.retry_s)
             self.problem = str(exc)
-            rescan()  # the device may come back, under a new index
+            if not _within(self.close_timeout_s, rescan):  # the device may come back, under a new index
+                raise AudioWedged("the audio system hangs while looking for devices; restarting the firmware")
             return False
         if self.problem or was_open:
             self.reopened += 1
@@ -139,13 +154,21 @@ class AudioOutput:
         return True
 
     def _close_quietly(self) -> None:
+        stream, self.stream = self.stream, None
         try:
-            self.stream.close(ignore_errors=True)
+            stream.close(ignore_errors=True)
         except Exception:
             pass
-        self.stream = None
 
     def close(self) -> None:
         self._stopped = True
         if self.stream is not None:
-            self._close_quietly()
+            _within(self.close_timeout_s, self._close_quietly)
+
+
+def _within(seconds: float, action) -> bool:
+    """Run `action` on a helper thread; False if it has not returned within `seconds`."""
+    thread = threading.Thread(target=action, name="audio-close", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()

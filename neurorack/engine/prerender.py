@@ -43,6 +43,12 @@ def _count_unused_refs() -> int:
 _UNUSED_REFS = _count_unused_refs()
 
 
+def depends_on(gate: int, request: RenderRequest) -> tuple:
+    """The part of the request a gate's impact depends on: gate 1 ignores B and the morph."""
+    return (request.sound_a, request.shifts) if gate == 1 else (request.sound_a, request.sound_b, request.morph,
+                                                                   request.shifts)
+
+
 class PreRenderer:
     """``render(trajectory) -> float32 audio``; ``request()`` returns the current RenderRequest;
     ``sounds(name) -> Trajectory``."""
@@ -51,7 +57,7 @@ class PreRenderer:
                  sounds: Callable[[str], D.Trajectory]):
         self._render, self._request, self._sounds = render, request, sounds
         self.ready: dict[int, np.ndarray | None] = {g: None for g in GATES}  # what a gate plays now
-        self.rendered: dict[int, RenderRequest | None] = {g: None for g in GATES}
+        self.rendered: dict[int, tuple | None] = {g: None for g in GATES}  # what each ready impact depends on
         self.last_gate = 1
         self.renders = 0
         self.last_render_ms = 0.0
@@ -70,7 +76,7 @@ class PreRenderer:
 
     def pending(self) -> bool:
         request = settle(self._settled, self._request())
-        return any(self.rendered[g] != request for g in GATES)
+        return any(self.rendered[g] != depends_on(g, request) for g in GATES)
 
     def update(self) -> int:
         """Render whatever is stale, newest state first; returns how many impacts were rendered."""
@@ -78,7 +84,8 @@ class PreRenderer:
         order = (self.last_gate, 3 - self.last_gate)
         for gate in order:
             request = self._settled = settle(self._settled, self._request())
-            if self.rendered[gate] == request:
+            key = depends_on(gate, request)
+            if self.rendered[gate] == key:
                 continue
             needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
             try:
@@ -90,12 +97,12 @@ class PreRenderer:
                 if message != self.error:
                     log.error(message)
                 self.error = message
-                self.rendered[gate] = request  # do not retry the same failing state in a loop
+                self.rendered[gate] = key  # do not retry the same failing state in a loop
                 continue
             self.error = None
             self._kept.append(audio)
             self.ready[gate] = audio  # the swap a gate sees
-            self.rendered[gate] = request
+            self.rendered[gate] = key
             self.renders += 1
             done += 1
             with self.published:

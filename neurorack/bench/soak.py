@@ -1,0 +1,111 @@
+"""`neurorack bench soak`: the module under load for minutes: gates at 20 Hz on both inputs, all
+four CVs sweeping (so the worker re-renders all the time), the other core kept busy. Counts
+xruns two ways (the JACK server's own xrun callback, and what the module reports) and samples
+the module's resident memory to see whether it grows."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import environment
+from .jack import JackServer
+from .latency import BLOCK, RATE, _start_module, _stop
+
+PORT = 9410
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _drive(stop: threading.Event, gate_rate: float, cv_rate: float = 100.0) -> dict:
+    """Send gates and CV sweeps over OSC until `stop`; returns what was sent."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    osc = SimpleUDPClient("127.0.0.1", PORT)
+    sent = {"gates": 0, "cvs": 0}
+    t0 = time.monotonic()
+    next_gate = next_cv = t0
+    gate_turn = 0
+    while not stop.is_set():
+        now = time.monotonic()
+        if now >= next_gate:
+            gate = 1 + gate_turn % 2  # alternate, so each input gets `gate_rate` per second
+            osc.send_message(f"/gate/{gate}", 1)
+            osc.send_message(f"/gate/{gate}", 0)
+            sent["gates"] += 1
+            gate_turn += 1
+            next_gate += 1.0 / (2 * gate_rate)
+        if now >= next_cv:
+            t = now - t0
+            for n, period in ((1, 7.0), (2, 3.0), (3, 5.0), (4, 11.0)):  # slow and fast sweeps, never in step
+                osc.send_message(f"/cv/{n}", 4.5 * math.sin(2 * math.pi * t / period))
+            sent["cvs"] += 4
+            next_cv += 1.0 / cv_rate
+        time.sleep(max(0.0, min(next_gate, next_cv) - time.monotonic()))
+    return sent
+
+
+def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0) -> dict:
+    import jack
+
+    server = JackServer(RATE, BLOCK).start()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # the other core, busy
+    monitor = jack.Client("soak-monitor", no_start_server=True)
+    server_xruns = [0]
+    monitor.set_xrun_callback(lambda delay: server_xruns.__setitem__(0, server_xruns[0] + 1))
+    monitor.activate()
+    module = _start_module(PORT)
+    try:
+        time.sleep(8)
+        xruns_at_start = server_xruns[0]
+        stop = threading.Event()
+        sent: dict = {}
+        driver = threading.Thread(target=lambda: sent.update(_drive(stop, gate_rate)), daemon=True)
+        driver.start()
+        t0 = time.monotonic()
+        samples = []
+        while time.monotonic() - t0 < seconds:
+            time.sleep(5)
+            if module.poll() is not None:
+                raise RuntimeError(f"the module exited during the soak: {module.stderr.read()[-500:]}")
+            samples.append((time.monotonic() - t0, _rss_kb(module.pid)))
+        stop.set()
+        driver.join(5)
+        xruns = server_xruns[0] - xruns_at_start
+    finally:
+        log = _stop(module)
+        busy.kill()
+        monitor.deactivate()
+        monitor.close()
+        server.stop()
+    reported = {"xruns": 0, "late": 0}
+    for line in log.splitlines():
+        if "audio underflows (xruns)" in line:
+            reported["xruns"] += int(line.split("WARNING: ")[1].split()[0])
+        elif "late audio callbacks" in line:
+            reported["late"] += int(line.split("WARNING: ")[1].split()[0])
+    t, rss = np.array([s[0] for s in samples]), np.array([s[1] for s in samples], float)
+    settled = t >= min(60.0, seconds / 3)  # after the first minute: allocator and caches settled
+    slope = float(np.polyfit(t[settled], rss[settled], 1)[0] * 60) if settled.sum() >= 3 else float("nan")
+    result = {
+        "environment": environment(), "seconds": seconds, "gate_rate_per_input": gate_rate, "sent": sent,
+        "jack_server_xruns": xruns, "module_reported": reported,
+        "rss_kb": {"first": int(rss[0]), "after_settling": int(rss[settled][0]) if settled.any() else None,
+                   "last": int(rss[-1]), "max": int(rss.max()), "slope_kb_per_min_after_settling": slope},
+        "rss_samples": [[round(a, 1), int(b)] for a, b in samples],
+        "other_core_busy": True,
+    }
+    from ..fileio import write_json
+
+    write_json(out, result)
+    return result
