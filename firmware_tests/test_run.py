@@ -146,3 +146,18 @@ def test_calibrate_stores_per_board(tmp_path):
     assert stored["scale"] == pytest.approx(2 / 2.06) and stored["shift"] == pytest.approx(1 - 0.98 * 2 / 2.06)
     bad = cli("calibrate", "--board", "sim", "--input", "2", "--readings", "1.0", "1.01")
     assert bad.returncode == 1 and "differ by at least 0.1 V" in bad.stderr
+
+
+def test_demo_patch_plays_both_gates_and_sweeps_every_cv(tmp_path):
+    from neurorack.demo import play_patch, scripted_patch
+
+    events = scripted_patch()
+    assert {e["gate"] for e in events if "gate" in e} == {1, 2}
+    assert {e["cv"] for e in events if "cv" in e} == {1, 2, 3, 4}
+    play_patch(tmp_path, live_play=False)
+    audio, sr = sf.read(tmp_path / "patch.wav", dtype="float32")
+    first_gate = round(0.25 * sr) + BLOCK
+    assert np.flatnonzero(audio)[0] == first_gate and np.abs(audio).max() <= 1.0
+    # 24 impacts, each audible where it was scheduled
+    starts = [round(e["t"] * sr) + BLOCK for e in events if e.get("on")]
+    assert len(starts) == 24 and all(np.abs(audio[s:s + 2400]).max() > 0.01 for s in starts)

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl = bsub.add_parser("latency", help="gate to sound, control to sound, cold start (JACK dummy driver)")
     bl.add_argument("--out", default="bench-latency.json")
     bl.add_argument("--triggers", type=int, default=200)
-    bl.add_argument("--gap", type=float, default=0.1, help="seconds between gates")
+    bl.add_argument("--gap", type=float, default=0.25, help="seconds between gates")
     bl.add_argument("--tools", default="../shared/tools", help="folder with latency_probe.py and click_player.py")
     bl.add_argument("--no-external", action="store_true", help="skip the OSC probe and the click player")
     bl.set_defaults(func=cmd_bench_latency)

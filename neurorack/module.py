@@ -14,6 +14,7 @@ import logging
 import time
 
 from .engine.engine import Engine
+from .engine.prerender import impact_trajectory
 from .errors import NeurorackError
 from .hal.profile import BoardProfile, load_profile
 from .settings import Settings, load_run_config, load_settings, save_settings
@@ -53,9 +54,10 @@ class Module:
         settings = load_settings(profile.name) if persist else Settings()
         if config:
             settings.update(load_run_config(config), str(config))
-        # No tracing while the module plays: compiling a graph holds the GIL for ~50 ms, longer than
-        # the audio callback can wait. Eager renders release it between ops.
-        generator = load_model(model, backend=backend, threads=threads, trace=False)
+        # Graphs are compiled ahead, before audio starts, for the sounds selected at start-up
+        # (``prepare``); other lengths render eagerly. Compiling while the module plays would hold
+        # the GIL for ~50 ms, longer than the audio callback can wait.
+        generator = load_model(model, backend=backend, threads=threads, trace="ahead")
         return cls(profile, settings, generator, SoundLibrary(library_dir), profile.name, persist)
 
     def _check_sounds(self) -> None:
@@ -91,6 +93,13 @@ class Module:
         setattr(self.settings, key, following)
         self.engine.set_sounds(self.settings.sound_a, self.settings.sound_b)
         self._changed()
+
+    def prepare(self) -> None:
+        """Compile render graphs for the impacts the gates play now (call before audio starts)."""
+        request = self.engine.request()
+        for gate in (1, 2):
+            traj = impact_trajectory(gate, request, lambda name: self.library.get(name).trajectory)
+            self.generator.prepare(traj.n_frames, self.settings.audio.sample_rate)
 
     def _changed(self) -> None:
         self._dirty_since = time.monotonic()

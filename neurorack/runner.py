@@ -63,7 +63,8 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = module.engine
     t0 = time.monotonic()
-    engine.prerender.update()  # the first renders (and torch's one-time set-up) before audio runs
+    module.prepare()  # compile the render graphs while nothing plays yet
+    engine.prerender.update()  # the first renders before audio runs
     engine.start()
     seen = Counters.read(engine, audio)
     try:

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..descriptors import TIMBRE_BANDS
 from .impact_model import ImpactModel
 
 
@@ -40,11 +41,13 @@ class TorchCPUBackend:
 
     name = "cpu"
 
-    def __init__(self, model: ImpactModel, threads: int | None = None, trace: bool = True, bucket: int = 25):
+    def __init__(self, model: ImpactModel, threads: int | None = None, trace: bool | str = True, bucket: int = 25):
         self.model = model.eval().cpu()
         if threads:
             torch.set_num_threads(threads)
-        self.trace = trace
+        # trace="ahead": graphs only for lengths given to prepare(), never compiled during a render
+        # (a module compiles before its audio starts: compiling holds the GIL for ~50 ms).
+        self.trace = trace is True
         self.bucket = bucket
         self._seen: set[tuple[int, int]] = set()
         self._graphs: dict[tuple[int, int], torch.jit.ScriptModule] = {}
@@ -65,6 +68,19 @@ class TorchCPUBackend:
         self._seen.add(key)
         audio = graph(c_t, t_t) if graph is not None else self.model.render_aligned(c_t, t_t, sample_rate)
         return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].numpy()
+
+    def prepare(self, n_frames: int, sample_rate: int) -> None:
+        """Compile the graph for this length now and run it through TorchScript's profiling runs."""
+        padded = -(-n_frames // self.bucket) * self.bucket
+        key = (padded, sample_rate)
+        if key in self._graphs:
+            return
+        curves = torch.full((1, padded, 7), 0.5)
+        timbre = torch.zeros(1, TIMBRE_BANDS)
+        graph = self._graphs[key] = self._compile(curves, timbre, sample_rate)
+        with torch.inference_mode():
+            for _ in range(3):
+                graph(curves, timbre)
 
     def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
         import warnings

@@ -35,6 +35,12 @@ class ImpactGenerator:
     def n_parameters(self) -> int:
         return self.model.parameter_count()
 
+    def prepare(self, n_frames: int, sample_rate: int = 48000) -> None:
+        """Make renders of this length fast, now (before audio starts), where the backend can."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare:
+            prepare(n_frames, sample_rate if sample_rate % SYNTH_FRAME_RATE == 0 else 48000)
+
     def render(self, descriptors, sample_rate: int = 48000, timbre=None) -> np.ndarray:
         """Render a trajectory: a (T, 7) array in ``descriptors.NAMES`` order, the analyse JSON
         dict, or a Trajectory. Returns mono float32 audio of T / 100 seconds, peak <= 1."""
