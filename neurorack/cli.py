@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--out", default="bench-soak.json")
     bs.add_argument("--minutes", type=float, default=5.0)
     bs.add_argument("--rate", type=float, default=20.0, help="gates per second on each input")
+    bs.add_argument("--nice", type=int, default=-10, help="the module's nice value (-10: as the systemd unit)")
     bs.set_defaults(func=cmd_bench_soak)
     return p
 
@@ -380,7 +381,7 @@ def cmd_bench_latency(args):
 def cmd_bench_soak(args):
     from .bench.soak import run
 
-    result = run(args.out, args.minutes * 60, args.rate)
+    result = run(args.out, args.minutes * 60, args.rate, args.nice)
     print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
     return 0
 

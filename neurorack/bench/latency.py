@@ -119,12 +119,14 @@ def control_to_sound(module, changes: int, wait_ms: float = 10.0) -> dict:
     return {"wait_ms": wait_ms, "fresh_after_wait": fresh, "changes": changes, "publish_ms": _stats(publish_ms)}
 
 
-def _start_module(port: int, extra=()) -> subprocess.Popen:
+def _start_module(port: int, extra=(), nice: int = 0) -> subprocess.Popen:
+    """`neurorack run` on the sim board, playing through JACK; `nice` as the service would set it."""
     import tempfile
 
     env = {**os.environ, "NEURORACK_CONFIG": tempfile.mkdtemp(prefix="neurorack-bench-")}  # factory settings
     return subprocess.Popen([sys.executable, "-m", "neurorack.cli", "run", "--board", "sim", "--device", "jack",
                              "--osc-port", str(port), "--config", bench_config(), *extra], env=env,
+                            preexec_fn=(lambda: os.nice(nice)) if nice else None,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -55,7 +55,8 @@ def _drive(stop: threading.Event, gate_rate: float, cv_rate: float = 100.0) -> d
     return sent
 
 
-def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0) -> dict:
+def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -10) -> dict:
+    """`nice`: the module's priority, -10 as deploy/neurorack.service runs it (0: as the load's)."""
     import jack
 
     server = JackServer(RATE, BLOCK).start()
@@ -64,7 +65,7 @@ def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0) -> dict:
     server_xruns = [0]
     monitor.set_xrun_callback(lambda delay: server_xruns.__setitem__(0, server_xruns[0] + 1))
     monitor.activate()
-    module = _start_module(PORT)
+    module = _start_module(PORT, nice=nice)
     try:
         time.sleep(8)
         xruns_at_start = server_xruns[0]
@@ -103,7 +104,7 @@ def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0) -> dict:
         "rss_kb": {"first": int(rss[0]), "after_settling": int(rss[settled][0]) if settled.any() else None,
                    "last": int(rss[-1]), "max": int(rss.max()), "slope_kb_per_min_after_settling": slope},
         "rss_samples": [[round(a, 1), int(b)] for a, b in samples],
-        "other_core_busy": True,
+        "other_core_busy": True, "module_nice": nice,
     }
     from ..fileio import write_json
 
