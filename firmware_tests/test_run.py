@@ -93,6 +93,7 @@ def test_duration_cuts_or_extends_the_recording():
     (["--record", "x.wav"], "give --events FILE"),
     (["--board", "moon", "--events", "{events}", "--record", "x.wav"], "no board profile 'moon'"),
     (["--events", "{missing}", "--record", "x.wav"], "cannot read events file"),
+    (["--board", "pi-mcp3208", "--events", "{events}", "--record", "x.wav"], "--events drives the simulated board"),
 ])
 def test_bad_run_arguments_say_one_clear_line(tmp_path, args, phrase):
     events = events_file(tmp_path / "e.jsonl", PATCH[:1])

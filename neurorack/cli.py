@@ -283,11 +283,14 @@ def cmd_sounds_export(args):
 
 def cmd_run(args):
     from .fileio import write_wav
+    from .hal.profile import load_profile
     from .hal.sim import load_events
     from .module import Module
     from .runner import record
 
     events = load_events(args.events) if args.events else None
+    if events is not None and load_profile(args.board).gpio != "sim":
+        raise NeurorackError(f"--events drives the simulated board; board {args.board!r} reads its own jacks")
     if args.record:
         if events is None:
             raise NeurorackError("--record renders an events file: give --events FILE")
