@@ -45,3 +45,13 @@ def curves():
     c[:, 5] = 0.5 - 0.2 * t
     c[:, 6] = 0.4
     return c
+
+
+@pytest.fixture
+def gpio():
+    """The fake RPi.GPIO module (firmware_tests/chips.py), in BCM mode as on a Pi."""
+    from chips import FakeGPIO
+
+    g = FakeGPIO()
+    g.setmode(g.BCM)
+    return g

@@ -9,7 +9,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import sine
 from neurorack import descriptors as D
 
 

@@ -2,18 +2,11 @@
 calibration, Schmitt gates on ADC channels, and an ADC that stops answering."""
 import pytest
 
-from chips import FakeADS1x15, FakeGPIO, FakeMCP3x08
+from chips import FakeADS1x15, FakeMCP3x08
 from neurorack.hal.board import HardwareBoard, SchmittGate
 from neurorack.hal.cv import Calibration
 from neurorack.hal.profile import AdcGateSpec, ProfileError, load_profile, parse_profile
 from test_sim import Recorder
-
-
-@pytest.fixture
-def gpio():
-    g = FakeGPIO()
-    g.setmode(g.BCM)
-    return g
 
 
 def adc_volts_for(module_volts):

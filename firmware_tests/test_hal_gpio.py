@@ -1,6 +1,5 @@
 import pytest
 
-from chips import FakeGPIO
 from neurorack.errors import NeurorackError
 from neurorack.hal.gpio import GateInput, PushButton, RotaryEncoder, open_gpio
 
@@ -14,13 +13,6 @@ class Clock:
 
     def __call__(self):
         return self.ns
-
-
-@pytest.fixture
-def gpio():
-    g = FakeGPIO()
-    g.setmode(g.BCM)
-    return g
 
 
 def test_gate_edges_become_timestamped_events(gpio):

@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 
-import numpy as np
 
 from ..errors import NeurorackError
 from .engine import Engine
