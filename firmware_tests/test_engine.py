@@ -57,7 +57,7 @@ def test_control_state_sums_cvs_into_shifts_and_morph():
     assert request.shifts[D.INDEX["richness"]] == pytest.approx(-1.0)
     assert request.shifts[D.INDEX["noisiness"]] == pytest.approx(0.2)
     assert request.shifts[D.INDEX["pitch"]] == pytest.approx(12 / 72)
-    state.assign(2, "morph", depth=1.0)  # two CVs on the morph add up, and the result is clamped
+    state.assignments[2] = CvAssignment("morph", depth=1.0)  # two CVs on the morph add up, and the result is clamped
     assert state.request().morph == 0.0
 
 

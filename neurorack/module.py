@@ -41,7 +41,7 @@ class Module:
             cv_ranges={c.number: c.range for c in profile.cv})
         self.engine.set_morph(settings.morph)
         for number, assignment in settings.assignments.items():
-            self.engine.assign(number, assignment.target, assignment.depth, assignment.offset)
+            self.engine.assign(number, assignment)
         self._dirty_since: float | None = None
 
     @classmethod

@@ -1,1 +1,1 @@
-"""The real-time engine: voices now; scheduling, pre-rendering and audio output next."""
+"""The real-time engine: controls, the pre-render worker, gate scheduling, voices and audio output."""

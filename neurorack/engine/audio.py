@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 
-
 from ..errors import NeurorackError
 from .engine import Engine
 
@@ -80,7 +79,6 @@ class AudioOutput:
         self.xruns = 0  # output underflows PortAudio reported
         self.late = 0  # callbacks that came more than 1.5 blocks after the one before
         self.blocks = 0
-        self.reopened = 0
         self.problem: str | None = None  # the current device problem, for the screen
         self._last_ns = 0
         self._late_ns = int(1.5e9 * block_size / sample_rate)
@@ -147,7 +145,6 @@ class AudioOutput:
                 raise AudioWedged("the audio system hangs while looking for devices; restarting the firmware")
             return False
         if self.problem or was_open:
-            self.reopened += 1
             log.warning("audio output %r is back", self.device_name)
         self.problem = None
         return True

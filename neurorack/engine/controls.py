@@ -92,9 +92,6 @@ class ControlState:
                 shifts[D.INDEX[assignment.target]] += amount
         return RenderRequest(self.sound_a, self.sound_b, min(1.0, max(0.0, morph)), tuple(shifts))
 
-    def assign(self, number: int, target: str, depth: float = 1.0, offset: float = 0.0) -> None:
-        self.assignments[number] = CvAssignment(target, depth, offset)
-
     def copy(self) -> "ControlState":
         return replace(self, assignments=dict(self.assignments), ranges=dict(self.ranges), volts=dict(self.volts))
 

@@ -6,12 +6,12 @@ and queues it, stamped with the stream clock; ``process`` (the audio callback's 
 queued impacts at their sample offsets and mixes the voices. ``process`` takes no lock, calls
 no torch, logs nothing and allocates no arrays: counters carry its news to the main loop.
 
->>> engine = Engine(render=gen.render, sounds=library.trajectory, sound_a="snap", sound_b="sub boom")
+>>> engine = Engine(render=gen.render, sounds=lambda name: library.get(name).trajectory,
+...                 sound_a="Snap", sound_b="Sub Boom")
 >>> engine.start(); engine.gate(1, True)   # queued for the next block
 """
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from typing import Callable
@@ -19,12 +19,10 @@ from typing import Callable
 import numpy as np
 
 from .. import descriptors as D
-from .controls import TARGETS, ControlState, RenderRequest
+from .controls import ControlState, CvAssignment, RenderRequest
 from .events import GateRing, StreamClock
 from .prerender import PreRenderer
 from .voices import VoicePool
-
-log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -74,10 +72,9 @@ class Engine:
             c.sound_b = sound_b or c.sound_b
         self._change(apply)
 
-    def assign(self, number: int, target: str, depth: float = 1.0, offset: float = 0.0) -> None:
-        if target not in TARGETS:
-            raise ValueError(f"unknown CV target {target!r}")
-        self._change(lambda c: c.assign(number, target, depth, offset))
+    def assign(self, number: int, assignment: CvAssignment) -> None:
+        """CV input `number` now drives ``assignment.target`` (validated when the assignment was made)."""
+        self._change(lambda c: c.assignments.__setitem__(number, assignment))
 
     def snapshot(self) -> ControlState:
         with self._lock:

@@ -60,7 +60,6 @@ class PreRenderer:
         self.rendered: dict[int, tuple | None] = {g: None for g in GATES}  # what each ready impact depends on
         self.last_gate = 1
         self.renders = 0
-        self.last_render_ms = 0.0
         self.error: str | None = None  # the last render failure, for the log and the screen
         self._kept: list[np.ndarray] = []
         self._settled: RenderRequest | None = None
@@ -89,9 +88,7 @@ class PreRenderer:
                 continue
             needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
             try:
-                t0 = time.perf_counter()
                 audio = self._render(impact_trajectory(gate, request, self._sounds))
-                self.last_render_ms = 1000 * (time.perf_counter() - t0)
             except Exception as exc:  # a bad sound or a model fault: keep playing the last good render
                 message = f"cannot render gate {gate} ({', '.join(map(str, needs))}): {exc}"
                 if message != self.error:

@@ -161,39 +161,41 @@ class SimBoard:
         self._threads.append(thread)
         return self._server.server_address[1]
 
-    def _osc_args(self, address: str, args) -> tuple[int, float] | None:
+    def _value(self, address: str, args) -> float | None:
+        """The message's one number argument, or None (said once per address)."""
         try:
-            number = int(address.rsplit("/", 1)[1])
-            value = float(args[0])
+            return float(args[0])
         except (ValueError, IndexError, TypeError):
             self._warn_once(f"OSC {address}: expected one number argument, got {list(args)!r}")
             return None
-        return number, value
+
+    def _numbered(self, kind: str, address: str, args) -> None:
+        """/gate/N and /cv/N: the input number is the address's last part."""
+        value = self._value(address, args)
+        try:
+            number = int(address.rsplit("/", 1)[1])
+        except ValueError:
+            return self._warn_once(f"OSC {address}: the input number must be an integer")
+        if value is not None:
+            self.apply(SimEvent(0.0, kind, number, value != 0 if kind == "gate" else value))
 
     def _osc_gate(self, address, *args):
-        parsed = self._osc_args(address, args)
-        if parsed:
-            self.apply(SimEvent(0.0, "gate", parsed[0], parsed[1] != 0))
+        self._numbered("gate", address, args)
 
     def _osc_cv(self, address, *args):
-        parsed = self._osc_args(address, args)
-        if parsed:
-            self.apply(SimEvent(0.0, "cv", parsed[0], parsed[1]))
+        self._numbered("cv", address, args)
 
     def _osc_encoder(self, address, *args):
-        parsed = self._osc_args(address + "/0", args)
-        if parsed:
-            self.apply(SimEvent(0.0, "encoder", 0, int(parsed[1])))
+        steps = self._value(address, args)
+        if steps is not None:
+            self.apply(SimEvent(0.0, "encoder", 0, int(steps)))
 
     def _osc_button(self, address, *args):
         if args and args[0] in BUTTON_KINDS:
-            kind = args[0]
-        else:
-            parsed = self._osc_args(address + "/0", args)
-            if not parsed:
-                return
-            kind = "long" if parsed[1] == 2 else "press"
-        self.apply(SimEvent(0.0, "button", 0, kind))
+            return self.apply(SimEvent(0.0, "button", 0, args[0]))
+        value = self._value(address, args)
+        if value is not None:
+            self.apply(SimEvent(0.0, "button", 0, "long" if value == 2 else "press"))
 
     # -- events played live ---------------------------------------------------------------------
     def play_events(self, events: list[SimEvent], on_done=None) -> None:
