@@ -16,6 +16,7 @@ from neurorack.engine.controls import (DEFAULT_ASSIGNMENTS, ControlState, CvAssi
                                        settle)
 from neurorack.engine.engine import Engine
 from neurorack.engine.events import GateRing, StreamClock
+from neurorack.engine.renderers import FunctionRenderer, LocalRenderer
 from neurorack.errors import NeurorackError
 from neurorack.sounds.library import SoundLibrary
 
@@ -116,7 +117,7 @@ def marked_engine(**kwargs):
         return audio
 
     flat = D.Trajectory(np.full((25, 7), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
-    engine = Engine(render, lambda name: flat, "a", "b", block_size=BLOCK, **kwargs)
+    engine = Engine(FunctionRenderer(render), lambda name: flat, "a", "b", block_size=BLOCK, **kwargs)
     return engine, renders
 
 
@@ -157,7 +158,8 @@ def test_a_cv_change_reaches_the_next_gate_and_not_the_one_before():
 
 
 def test_gate_2_plays_the_morph_and_only_what_changed_is_rendered_again(generator, library):
-    engine = Engine(generator.render, lambda n: library.get(n).trajectory, "Snap", "Sub Boom", block_size=BLOCK)
+    engine = Engine(LocalRenderer(generator), lambda n: library.get(n).trajectory, "Snap", "Sub Boom",
+                    block_size=BLOCK)
     engine.prerender.update()
     first = dict(engine.prerender.ready)
     assert engine.prerender.renders == 2 and not np.array_equal(first[1][:4800], first[2][:4800])

@@ -132,3 +132,31 @@ def test_atomic_writes_get_ordinary_file_modes(tmp_path, model):
     os.chmod(tmp_path / "new.json", 0o640)
     write_json(tmp_path / "new.json", {"a": 2})  # replacing keeps the file's mode
     assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+
+
+def test_render_into_plays_the_head_first_and_equals_render(curves):
+    gen = load_model(trace=False)
+    whole = gen.render(curves)
+    out = np.full(len(whole) + 100, 7.0, np.float32)  # stale samples a head-first render must not leave
+    seen = {}
+
+    def on_head(n):
+        seen["n"], seen["copy"] = n, out[:n].copy()
+
+    n = gen.render_into(curves, out, on_head=on_head, head_frames=25)
+    assert n == seen["n"] == len(whole) == gen.n_samples(curves)
+    head = 25 * 480
+    # When the head is announced it is final, and the rest is silence, not the buffer's old contents.
+    assert np.array_equal(seen["copy"][:head], whole[:head]) and not seen["copy"][head:].any()
+    assert np.array_equal(out[:n], whole) and (out[n:] == 7.0).all()
+    with pytest.raises(Exception, match="does not fit"):
+        gen.render_into(curves, np.zeros(100, np.float32))
+
+
+def test_render_into_keeps_a_loud_impact_under_full_scale(curves):
+    gen = load_model(trace=False)
+    loud = curves.copy()
+    loud[:, 0] = 1.0  # 0 dBFS RMS: peaks above full scale
+    out = np.zeros(gen.n_samples(loud), np.float32)
+    gen.render_into(loud, out)
+    assert 0.9 < np.abs(out).max() <= 1.0

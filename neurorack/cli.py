@@ -295,7 +295,7 @@ def cmd_run(args):
         if events is None:
             raise NeurorackError("--record renders an events file: give --events FILE")
         # Offline renders ignore the stored settings, so the same file and config give the same samples anywhere.
-        module = Module.create(args.board, args.config, args.model, args.library, persist=False)
+        module = Module.create(args.board, args.config, args.model, args.library, persist=False, live=False)
         audio = record(module, events, args.duration)
         rate = module.engine.sample_rate
         write_wav(args.record, audio, rate)

@@ -48,7 +48,7 @@ def play_patch(out: Path, live_play: bool = True) -> None:
     patch.parent.mkdir(parents=True, exist_ok=True)
     patch.write_text("".join(json.dumps(e) + "\n" for e in scripted_patch()))
     events = load_events(patch)
-    module = Module.create("sim", persist=False)
+    module = Module.create("sim", persist=False, live=False)
     audio = record(module, events)
     write_wav(out / "patch.wav", audio, module.engine.sample_rate)
     print(f"  patch.wav  {len(audio) / module.engine.sample_rate:.2f} s, {int(module.engine.gates.sum())} impacts "

@@ -14,7 +14,8 @@ import logging
 import time
 
 from .engine.engine import Engine
-from .engine.prerender import impact_trajectory
+from .engine.render_process import RenderProcess
+from .engine.renderers import LocalRenderer, Renderer
 from .errors import NeurorackError
 from .hal.profile import BoardProfile, load_profile
 from .settings import Settings, load_run_config, load_settings, save_settings
@@ -26,16 +27,15 @@ SAVE_AFTER_S = 1.0  # write settings once the knob has rested this long, not on 
 
 
 class Module:
-    def __init__(self, profile: BoardProfile, settings: Settings, generator, library: SoundLibrary,
+    def __init__(self, profile: BoardProfile, settings: Settings, renderer: Renderer, library: SoundLibrary,
                  board: str | None = None, persist: bool = True):
-        self.profile, self.settings, self.generator, self.library = profile, settings, generator, library
+        self.profile, self.settings, self.renderer, self.library = profile, settings, renderer, library
         self.board_name = board or profile.name
         self.persist = persist
         self._check_sounds()
         rate = settings.audio.sample_rate
         self.engine = Engine(
-            render=lambda traj: generator.render(traj, rate),
-            sounds=lambda name: library.get(name).trajectory,
+            renderer, sounds=lambda name: library.get(name).trajectory,
             sound_a=settings.sound_a, sound_b=settings.sound_b, sample_rate=rate,
             block_size=settings.audio.block_size, voices=settings.voices, level_db=settings.level_db,
             cv_ranges={c.number: c.range for c in profile.cv})
@@ -46,19 +46,32 @@ class Module:
 
     @classmethod
     def create(cls, board: str, config=None, model=None, library_dir=None, backend: str = "cpu",
-               persist: bool = True, threads: int = 1) -> "Module":
-        """Profile, stored settings, run config (overrides), model and library, ready to start."""
-        from .model.generator import load_model
+               persist: bool = True, threads: int = 1, live: bool = True) -> "Module":
+        """Profile, stored settings, run config (overrides), model and library, ready to start.
 
+        ``live``: the model runs in a render process (render_process.py), so torch never holds
+        this process's GIL while audio plays; offline (``live=False``) it runs in this process.
+        """
         profile = load_profile(board)
         settings = load_settings(profile.name) if persist else Settings()
         if config:
             settings.update(load_run_config(config), str(config))
-        # Graphs are compiled ahead, before audio starts, for the sounds selected at start-up
-        # (``prepare``); other lengths render eagerly. Compiling while the module plays would hold
-        # the GIL for ~50 ms, longer than the audio callback can wait.
-        generator = load_model(model, backend=backend, threads=threads, trace="ahead")
-        return cls(profile, settings, generator, SoundLibrary(library_dir), profile.name, persist)
+        library = SoundLibrary(library_dir)
+        rate = settings.audio.sample_rate
+        if live:
+            # A buffer for every voice slot (playing and releasing), the two ready impacts, the
+            # render in flight and gates still queued.
+            renderer = RenderProcess(rate, model, backend=backend, threads=threads,
+                                     slabs=2 * settings.voices + 6).start()
+        else:
+            from .model.generator import load_model
+
+            renderer = LocalRenderer(load_model(model, backend=backend, threads=threads), rate)
+        try:
+            return cls(profile, settings, renderer, library, profile.name, persist)
+        except BaseException:
+            getattr(renderer, "stop", lambda: None)()
+            raise
 
     def _check_sounds(self) -> None:
         names = [s.name for s in self.library.sounds()]
@@ -94,15 +107,14 @@ class Module:
         self.engine.set_sounds(self.settings.sound_a, self.settings.sound_b)
         self._changed()
 
-    def prepare(self) -> None:
-        """Compile render graphs for the impacts the gates play now (call before audio starts)."""
-        request = self.engine.request()
-        for gate in (1, 2):
-            traj = impact_trajectory(gate, request, lambda name: self.library.get(name).trajectory)
-            self.generator.prepare(traj.n_frames, self.settings.audio.sample_rate)
-
     def _changed(self) -> None:
         self._dirty_since = time.monotonic()
+
+    def close(self) -> None:
+        """Stop rendering (after the audio has stopped) and save what changed."""
+        self.engine.stop()
+        getattr(self.renderer, "stop", lambda: None)()
+        self.save_if_rested(force=True)
 
     # -- main loop chores -----------------------------------------------------------------------
     def save_if_rested(self, force: bool = False) -> None:

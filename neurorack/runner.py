@@ -57,13 +57,12 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     exit status: 0, or 75 when only a restart can reopen the audio device."""
     stop = stop or threading.Event()
     # The audio callback needs the GIL every block (2.7 ms at 128 frames): a thread holding it
-    # (tracing, analysis) must hand it over sooner than Python's default 5 ms.
+    # (OSC parsing, the CV poller) must hand it over sooner than Python's default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = module.engine
     t0 = time.monotonic()
-    module.prepare()  # compile the render graphs while nothing plays yet
     engine.prerender.update()  # the first renders before audio runs
     engine.start()
     seen = Counters.read(engine, audio)
@@ -88,8 +87,7 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     finally:
         audio.close()
         board.close()
-        engine.stop()
-        module.save_if_rested(force=True)
+        module.close()
     return 0
 
 

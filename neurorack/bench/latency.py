@@ -72,7 +72,6 @@ def in_process(triggers: int, gap_s: float) -> dict:
 
     module = Module.create("sim", config=bench_config(), persist=False)
     engine = module.engine
-    module.prepare()
     engine.prerender.update()
     engine.start()
     tap = Tap(engine, triggers * gap_s + 5)
@@ -92,7 +91,7 @@ def in_process(triggers: int, gap_s: float) -> dict:
         control = control_to_sound(module, 50)
     finally:
         audio.close()
-        engine.stop()
+        module.close()
     found = [onset(tap.record, stamp) for stamp in stamps]
     frames = [f for f in found if f is not None]
     misses = len(found) - len(frames)

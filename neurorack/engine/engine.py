@@ -6,7 +6,7 @@ and queues it, stamped with the stream clock; ``process`` (the audio callback's 
 queued impacts at their sample offsets and mixes the voices. ``process`` takes no lock, calls
 no torch, logs nothing and allocates no arrays: counters carry its news to the main loop.
 
->>> engine = Engine(render=gen.render, sounds=lambda name: library.get(name).trajectory,
+>>> engine = Engine(LocalRenderer(gen), sounds=lambda name: library.get(name).trajectory,
 ...                 sound_a="Snap", sound_b="Sub Boom")
 >>> engine.start(); engine.gate(1, True)   # queued for the next block
 """
@@ -22,11 +22,12 @@ from .. import descriptors as D
 from .controls import ControlState, CvAssignment, RenderRequest
 from .events import GateRing, StreamClock
 from .prerender import PreRenderer
+from .renderers import Renderer
 from .voices import VoicePool
 
 
 class Engine:
-    def __init__(self, render: Callable[[D.Trajectory], np.ndarray], sounds: Callable[[str], D.Trajectory],
+    def __init__(self, renderer: Renderer, sounds: Callable[[str], D.Trajectory],
                  sound_a: str, sound_b: str, sample_rate: int = 48000, block_size: int = 128,
                  voices: int = 4, level_db: float = 0.0, cv_ranges: dict[int, str] | None = None):
         self.sample_rate, self.block_size = sample_rate, block_size
@@ -36,7 +37,7 @@ class Engine:
         self.clock = StreamClock(sample_rate, block_size)
         self.ring = GateRing()
         self.voices = VoicePool(voices, block_size, fade_samples=max(1, round(0.005 * sample_rate)))
-        self.prerender = PreRenderer(render, self.request, sounds)
+        self.prerender = PreRenderer(renderer, self.request, sounds)
         self.frame = 0  # frames produced so far: the stream clock
         self.gates = np.zeros(3, np.int64)  # accepted triggers per gate (index 1, 2)
         self.gate_on = np.zeros(3, bool)  # what each gate jack reads now (screen)

@@ -1,12 +1,14 @@
 """Keeps the impact each gate will play rendered ahead of time, so a gate costs no model compute.
 
-A worker thread waits for a control change, renders the two impacts (gate 1: sound A as the
-CVs modulate it; gate 2: the morph of A and B, modulated the same way) and publishes each as
-a reference swap that a gate reads without a lock. A burst of changes costs one render: the
+A worker thread waits for a control change, has the renderer render the two impacts (gate 1:
+sound A as the CVs modulate it; gate 2: the morph of A and B, modulated the same way) and
+publishes each as a reference swap that a gate reads without a lock, as soon as the renderer
+says the buffer is playable (its head rendered). A burst of changes costs one render: the
 worker always renders the newest state. The gate fired last is rendered first.
 
 Buffers are kept alive here until no voice holds them any more, so the audio callback only
-drops references and never frees memory (``sys.getrefcount`` tells when nobody else holds one).
+drops references and never frees memory (``sys.getrefcount`` tells when nobody else holds one);
+then they go back to the renderer.
 """
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ import numpy as np
 from .. import descriptors as D
 from ..sounds.morph import morph
 from .controls import RenderRequest, modulate, settle
+from .renderers import BuffersBusy, Renderer
 
 log = logging.getLogger(__name__)
 GATES = (1, 2)
+BUSY_RETRY_S = 0.005
 
 
 def impact_trajectory(gate: int, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
@@ -50,12 +54,12 @@ def depends_on(gate: int, request: RenderRequest) -> tuple:
 
 
 class PreRenderer:
-    """``render(trajectory) -> float32 audio``; ``request()`` returns the current RenderRequest;
+    """``renderer``: a Renderer (renderers.py); ``request()`` returns the current RenderRequest;
     ``sounds(name) -> Trajectory``."""
 
-    def __init__(self, render: Callable[[D.Trajectory], np.ndarray], request: Callable[[], RenderRequest],
+    def __init__(self, renderer: Renderer, request: Callable[[], RenderRequest],
                  sounds: Callable[[str], D.Trajectory]):
-        self._render, self._request, self._sounds = render, request, sounds
+        self.renderer, self._request, self._sounds = renderer, request, sounds
         self.ready: dict[int, np.ndarray | None] = {g: None for g in GATES}  # what a gate plays now
         self.rendered: dict[int, tuple | None] = {g: None for g in GATES}  # what each ready impact depends on
         self.last_gate = 1
@@ -88,7 +92,7 @@ class PreRenderer:
                 continue
             needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
             try:
-                audio = self._render(impact_trajectory(gate, request, self._sounds))
+                self._render(gate, impact_trajectory(gate, request, self._sounds))
             except Exception as exc:  # a bad sound or a model fault: keep playing the last good render
                 message = f"cannot render gate {gate} ({', '.join(map(str, needs))}): {exc}"
                 if message != self.error:
@@ -97,15 +101,26 @@ class PreRenderer:
                 self.rendered[gate] = key  # do not retry the same failing state in a loop
                 continue
             self.error = None
-            self._kept.append(audio)
-            self.ready[gate] = audio  # the swap a gate sees
             self.rendered[gate] = key
             self.renders += 1
             done += 1
-            with self.published:
-                self.published.notify_all()
         self._release_unused()
         return done
+
+    def _render(self, gate: int, traj: D.Trajectory) -> None:
+        def publish(buffer: np.ndarray) -> None:
+            self._kept.append(buffer)
+            self.ready[gate] = buffer  # the swap a gate sees
+            with self.published:
+                self.published.notify_all()
+
+        for _ in range(int(1.0 / BUSY_RETRY_S)):
+            try:
+                return self.renderer.render(traj, publish)
+            except BuffersBusy:  # every buffer is playing: wait for a voice to finish with one
+                time.sleep(BUSY_RETRY_S)
+                self._release_unused()
+        raise BuffersBusy("every impact buffer stayed in use for 1 s")
 
     def _release_unused(self) -> None:
         # At the baseline count only this list and the loop hold a buffer: no voice, ring slot or
@@ -114,6 +129,8 @@ class PreRenderer:
         for buffer in self._kept:
             if sys.getrefcount(buffer) > _UNUSED_REFS:
                 keep.append(buffer)
+            else:
+                self.renderer.release(buffer)
         self._kept = keep
 
     # -- the worker -----------------------------------------------------------------------------

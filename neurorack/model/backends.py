@@ -19,6 +19,9 @@ class InferenceBackend(Protocol):
 
     def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray: ...
 
+    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
+        """Yield the same audio as ``render`` in two pieces, the head first."""
+
 
 class _AlignedRender(torch.nn.Module):
     def __init__(self, model: ImpactModel, sample_rate: int):
@@ -41,13 +44,11 @@ class TorchCPUBackend:
 
     name = "cpu"
 
-    def __init__(self, model: ImpactModel, threads: int | None = None, trace: bool | str = True, bucket: int = 25):
+    def __init__(self, model: ImpactModel, threads: int | None = None, trace: bool = True, bucket: int = 25):
         self.model = model.eval().cpu()
         if threads:
             torch.set_num_threads(threads)
-        # trace="ahead": graphs only for lengths given to prepare(), never compiled during a render
-        # (a module compiles before its audio starts: compiling holds the GIL for ~50 ms).
-        self.trace = trace is True
+        self.trace = trace
         self.bucket = bucket
         self._seen: set[tuple[int, int]] = set()
         self._graphs: dict[tuple[int, int], torch.jit.ScriptModule] = {}
@@ -69,18 +70,23 @@ class TorchCPUBackend:
         audio = graph(c_t, t_t) if graph is not None else self.model.render_aligned(c_t, t_t, sample_rate)
         return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].numpy()
 
-    def prepare(self, n_frames: int, sample_rate: int) -> None:
-        """Compile the graph for this length now and run it through TorchScript's profiling runs."""
-        padded = -(-n_frames // self.bucket) * self.bucket
-        key = (padded, sample_rate)
-        if key in self._graphs:
-            return
-        curves = torch.full((1, padded, 7), 0.5)
-        timbre = torch.zeros(1, TIMBRE_BANDS)
-        graph = self._graphs[key] = self._compile(curves, timbre, sample_rate)
-        with torch.inference_mode():
-            for _ in range(3):
-                graph(curves, timbre)
+    @torch.inference_mode()
+    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
+        """The same audio as ``render``, in two pieces: the first `head_frames` frames' worth, then
+        the rest. The model streams (its state carries over), so the pieces join exactly; a module
+        can play the head while the rest is rendered. Eager: no graph is compiled here."""
+        c = torch.from_numpy(np.ascontiguousarray(curves, dtype=np.float32)).unsqueeze(0)
+        t = torch.from_numpy(np.ascontiguousarray(timbre, dtype=np.float32)).unsqueeze(0)
+        padded = torch.cat([c, c[:, -1:]], dim=1)  # as render_aligned: one frame of look-ahead
+        skip = self.model.synth(sample_rate).samples_per_frame
+        state = self.model.initial_state(1, sample_rate)
+        split = min(head_frames, len(curves)) + 1
+        for piece in (padded[:, :split], padded[:, split:]):
+            if piece.shape[1] == 0:
+                continue
+            audio, state = self.model(piece, t, state, sample_rate)
+            yield audio[0, skip:].numpy()
+            skip = 0
 
     def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
         import warnings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from .backends import create_backend
 from .checkpoint import default_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
+HEAD_FRAMES = 25  # 0.25 s: rendered first (~2.5 ms on a desktop core), played while the rest renders
 
 
 class ImpactGenerator:
@@ -34,12 +36,6 @@ class ImpactGenerator:
     @property
     def n_parameters(self) -> int:
         return self.model.parameter_count()
-
-    def prepare(self, n_frames: int, sample_rate: int = 48000) -> None:
-        """Make renders of this length fast, now (before audio starts), where the backend can."""
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare:
-            prepare(n_frames, sample_rate if sample_rate % SYNTH_FRAME_RATE == 0 else 48000)
 
     def render(self, descriptors, sample_rate: int = 48000, timbre=None) -> np.ndarray:
         """Render a trajectory: a (T, 7) array in ``descriptors.NAMES`` order, the analyse JSON
@@ -56,6 +52,44 @@ class ImpactGenerator:
             log.debug("render peaked at %.2f; scaled down to full scale", peak)
             audio = audio * (0.999 / peak)
         return audio.astype(np.float32, copy=False)
+
+    def n_samples(self, descriptors, sample_rate: int = 48000) -> int:
+        """How many samples ``render`` returns for this trajectory."""
+        return as_trajectory(descriptors).n_frames * sample_rate // D.FRAME_RATE
+
+    def render_into(self, descriptors, out: np.ndarray, sample_rate: int = 48000,
+                    on_head: Callable[[int], None] | None = None, head_frames: int = HEAD_FRAMES) -> int:
+        """Render into ``out[:n]`` (float32, at least ``n_samples`` long) head first, and return n.
+
+        ``on_head(n)`` is called once ``out[:n]`` is playable: the first `head_frames` frames are
+        rendered and the rest of ``out[:n]`` is zeroed, to be overwritten while the head plays (a
+        module hears a control change after the head's render, ~2 ms, not the whole impact's).
+        Same samples as ``render``, except where a render would peak above full scale: the
+        head's peak sets the gain then, and a louder tail is clipped. Sample rates the synth
+        cannot run natively are rendered at 48 kHz and resampled whole, with no head first.
+        """
+        traj = as_trajectory(descriptors)
+        n = self.n_samples(traj, sample_rate)
+        if len(out) < n:
+            raise NeurorackError(f"an impact of {n} samples does not fit a buffer of {len(out)}")
+        if sample_rate % SYNTH_FRAME_RATE != 0:
+            out[:n] = self.render(traj, sample_rate)
+            if on_head:
+                on_head(n)
+            return n
+        at, gain = 0, 1.0
+        for piece in self.backend.render_chunks(traj.curves, traj.timbre, sample_rate, head_frames):
+            if at == 0:
+                peak = float(np.max(np.abs(piece))) if piece.size else 0.0
+                gain = 0.999 / peak if peak > 1.0 else 1.0
+            piece = np.clip(piece[: n - at] * gain, -1.0, 1.0)
+            out[at:at + len(piece)] = piece
+            if at == 0:
+                out[len(piece):n] = 0.0
+                if on_head:
+                    on_head(n)
+            at += len(piece)
+        return n
 
 
 def as_trajectory(descriptors, timbre=None) -> D.Trajectory:

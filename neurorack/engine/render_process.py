@@ -1,0 +1,215 @@
+"""The model in a child process, rendering impacts into shared memory.
+
+Why a process: the audio callback is Python and needs the GIL every block (2.7 ms at 128
+frames). A render in a thread holds the GIL between torch ops, and when the kernel preempts
+that thread the callback waits a whole time slice: xruns under load. The child has its own
+interpreter; the audio process only waits on a pipe, which releases the GIL.
+
+Impacts live in preallocated slabs of one shared-memory block (``slabs`` x ``slab_seconds``).
+The parent picks a free slab and sends the trajectory (a few KB); the child zeroes the slab,
+renders the head into it and says so (the parent publishes ``slab[:n]`` at once), then writes
+the rest while the head plays. A slab is free again when the pre-render worker releases the
+last buffer viewing it. The child runs at a lower priority than the audio process, ignores
+Ctrl-C (the parent stops it) and exits when the parent's end of the pipe closes.
+
+A child that dies or hangs is started again; the render that was in flight fails, and the
+gate keeps its last good impact.
+
+>>> renderer = RenderProcess(sample_rate=48000).start()    # loads the model in the child
+>>> renderer.render(trajectory, publish=print)              # publish(buffer) after the head
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+from multiprocessing.shared_memory import SharedMemory
+
+import numpy as np
+
+from .. import descriptors as D
+from ..errors import NeurorackError
+from .renderers import BuffersBusy, Publish
+
+log = logging.getLogger(__name__)
+START_TIMEOUT_S = 120.0  # importing torch on a Pi 4 from a cold SD card takes a while
+RENDER_TIMEOUT_S = 5.0
+FADE_FRAMES = 10  # an impact longer than a slab is faded out over its last 0.1 s, not cut
+
+
+class RenderProcess:
+    def __init__(self, sample_rate: int = 48000, model=None, backend: str = "cpu", threads: int = 1,
+                 slab_seconds: float = 8.0, slabs: int = 12, nice: int = 5):
+        self.sample_rate = sample_rate
+        self.options = {"model": str(model) if model else None, "backend": backend, "threads": threads}
+        self.slab_samples = int(slab_seconds * sample_rate)
+        self.n_slabs, self.nice = slabs, nice
+        self.info: dict = {}
+        self.restarts = 0
+        self._shm: SharedMemory | None = None
+        self._slabs: np.ndarray | None = None
+        self._free: list[int] = []
+        self._conn = None
+        self._process = None
+        self._job = 0
+        self._warned_long = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "RenderProcess":
+        """Allocate the slabs and start the child; returns once its model is loaded (or raises
+        NeurorackError with the child's reason)."""
+        self._shm = SharedMemory(create=True, size=self.n_slabs * self.slab_samples * 4)
+        self._slabs = np.ndarray((self.n_slabs, self.slab_samples), np.float32, buffer=self._shm.buf)
+        self._free = list(range(self.n_slabs))
+        try:
+            self._spawn()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self) -> None:
+        ctx = mp.get_context("spawn")  # never fork a process that may hold torch or audio threads
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=serve, name="neurorack-render", daemon=True,
+                                    args=(child, self._shm.name, self.n_slabs, self.slab_samples, self.sample_rate,
+                                          self.nice, self.options))
+        self._process.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(START_TIMEOUT_S):
+            self._kill()
+            raise NeurorackError(f"the render process did not load the model within {START_TIMEOUT_S:.0f} s")
+        try:
+            kind, _, value = parent.recv()
+        except (EOFError, OSError):
+            self._process.join(1)
+            raise NeurorackError(f"the render process exited while starting (exit code {self._process.exitcode})") from None
+        if kind == "error":
+            self._process.join(5)
+            raise NeurorackError(value)
+        self.info = {"where": f"render process {self._process.pid}", **value}
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+    def _restart(self, why: str) -> None:
+        self._kill()
+        self.restarts += 1
+        log.error("%s; starting the render process again", why)
+        self._spawn()
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("stop",))
+            except (OSError, BrokenPipeError):
+                pass
+            if self._process is not None:
+                self._process.join(2)
+            self._kill()
+            self._conn.close()
+            self._conn = None
+        if self._shm is not None:
+            self._slabs = None
+            try:
+                self._shm.close()
+            except BufferError:
+                pass  # voices still view the slabs; the mapping goes when the process does
+            self._shm.unlink()
+            self._shm = None
+
+    # -- Renderer -------------------------------------------------------------------------------
+    def render(self, traj: D.Trajectory, publish: Publish) -> None:
+        if not self._free:
+            raise BuffersBusy(f"all {self.n_slabs} impact buffers are playing")
+        traj = self._fit(traj)
+        slab = self._free.pop()
+        self._job += 1
+        published = False
+        try:
+            self._conn.send(("render", self._job, slab, traj.curves, traj.timbre))
+            while True:
+                if not self._conn.poll(RENDER_TIMEOUT_S):
+                    self._restart(f"a render took longer than {RENDER_TIMEOUT_S:.0f} s")
+                    raise NeurorackError("the render process hung and was started again")
+                kind, job, value = self._conn.recv()
+                if job != self._job:
+                    continue  # the answer to a render that failed earlier
+                if kind == "head":
+                    publish(self._slabs[slab, :value])
+                    published = True
+                elif kind == "done":
+                    return
+                else:
+                    raise NeurorackError(value)
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process is not None else None
+            self._restart(f"the render process died (exit code {code})")
+            raise NeurorackError("the render process died and was started again") from None
+        finally:
+            if not published:
+                self._free.append(slab)
+
+    def release(self, buffer: np.ndarray) -> None:
+        if self._slabs is None:
+            return
+        offset = buffer.__array_interface__["data"][0] - self._slabs.__array_interface__["data"][0]
+        slab = offset // (self.slab_samples * 4)
+        if 0 <= slab < self.n_slabs and slab not in self._free:
+            self._free.append(slab)
+
+    def _fit(self, traj: D.Trajectory) -> D.Trajectory:
+        """An impact longer than a slab, shortened to fit and faded out (said once)."""
+        frames = self.slab_samples * D.FRAME_RATE // self.sample_rate
+        if traj.n_frames <= frames:
+            return traj
+        if not self._warned_long:
+            log.warning("an impact of %.1f s is longer than the %.1f s a buffer holds: shortened",
+                        traj.duration, frames / D.FRAME_RATE)
+            self._warned_long = True
+        curves = traj.curves[:frames].copy()
+        loud = D.INDEX["loudness"]
+        curves[-FADE_FRAMES:, loud] *= np.linspace(1.0, 0.0, FADE_FRAMES, dtype=np.float32)
+        return D.Trajectory(curves, traj.timbre)
+
+
+def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int, nice: int, options: dict) -> None:
+    """The child's main: load the model, then render what the parent asks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(nice)  # below the audio process: its threads hand the GIL to the callback
+    except OSError:
+        pass
+    try:
+        from ..model.generator import load_model
+
+        generator = load_model(options["model"], backend=options["backend"], threads=options["threads"], trace=False)
+        # Spawned children share the parent's resource tracker, which already knows this block
+        # (registering it again is a no-op), so the parent's unlink is the only clean-up.
+        shm = SharedMemory(name=shm_name)
+        slabs = np.ndarray((n_slabs, slab_samples), np.float32, buffer=shm.buf)
+        warm = D.Trajectory(np.full((30, len(D.NAMES)), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
+        generator.render_into(warm, slabs[0], sample_rate)  # first-call costs paid here, not on a gate
+    except Exception as exc:  # the parent shows this line and exits
+        conn.send(("error", 0, f"cannot load the model: {exc}"))
+        return
+    conn.send(("ready", 0, {"backend": generator.backend.name, "model": str(generator.path),
+                            "meta": generator.meta, "parameters": generator.n_parameters}))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message[0] == "stop":
+            return
+        _, job, slab, curves, timbre = message
+        try:
+            generator.render_into(D.Trajectory(curves, timbre), slabs[slab], sample_rate,
+                                  on_head=lambda n: conn.send(("head", job, n)))
+            conn.send(("done", job, 0))
+        except Exception as exc:
+            conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
