@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--minutes", type=float, default=5.0)
     bs.add_argument("--rate", type=float, default=20.0, help="gates per second on each input")
     bs.add_argument("--nice", type=int, default=-10, help="the module's nice value (-10: as the systemd unit)")
+    bs.add_argument("--tools", default="../shared/tools", help="folder with click_player.py, for the floor")
+    bs.add_argument("--no-floor", action="store_true", help="skip the click player's run under the same load")
     bs.set_defaults(func=cmd_bench_soak)
     return p
 
@@ -384,8 +386,8 @@ def cmd_bench_latency(args):
 def cmd_bench_soak(args):
     from .bench.soak import run
 
-    result = run(args.out, args.minutes * 60, args.rate, args.nice)
-    print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
+    result = run(args.out, args.minutes * 60, args.rate, args.nice, args.tools, floor=not args.no_floor)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "rss_samples")}, indent=1))
     return 0
 
 

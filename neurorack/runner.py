@@ -7,6 +7,7 @@ the pre-render worker catches up within a few milliseconds instead (``bench late
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -64,6 +65,10 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     engine = module.engine
     t0 = time.monotonic()
     engine.prerender.update()  # the first renders before audio runs
+    # A full garbage collection holds the GIL for ~45 ms here, and the audio callback waits for
+    # it. Everything made so far lives as long as the module: frozen, collections skip it.
+    gc.collect()
+    gc.freeze()
     engine.start()
     seen = Counters.read(engine, audio)
     try:

@@ -5,6 +5,7 @@ the module's resident memory to see whether it grows."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -55,8 +56,48 @@ def _drive(stop: threading.Event, gate_rate: float, cv_rate: float = 100.0) -> d
     return sent
 
 
-def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -10) -> dict:
-    """`nice`: the module's priority, -10 as deploy/neurorack.service runs it (0: as the load's)."""
+# Stands in for the render process's compute when the floor is measured: the module renders
+# on one core all the soak long (every CV sweep step is a new impact), and heavy compute anywhere
+# on this machine delays a real-time audio thread, even at the lowest priority (measured).
+RENDER_LOAD = "import numpy as np\nx = np.random.rand(1 << 20).astype(np.float32)\nwhile True: np.fft.rfft(x)"
+
+
+def _soak(player: subprocess.Popen, seconds: float, gate_rate: float, server_xruns: list) -> dict:
+    """Drive `player` over OSC for `seconds`; the JACK server's xruns and the player's memory."""
+    time.sleep(8)
+    if player.poll() is not None:
+        raise RuntimeError(f"the player exited at start: {player.stderr.read()[-500:]}")
+    xruns_at_start = server_xruns[0]
+    stop = threading.Event()
+    sent: dict = {}
+    driver = threading.Thread(target=lambda: sent.update(_drive(stop, gate_rate)), daemon=True)
+    driver.start()
+    t0 = time.monotonic()
+    samples = []
+    while time.monotonic() - t0 < seconds:
+        time.sleep(5)
+        if player.poll() is not None:
+            raise RuntimeError(f"the player exited during the soak: {player.stderr.read()[-500:]}")
+        samples.append((time.monotonic() - t0, _rss_kb(player.pid)))
+    stop.set()
+    driver.join(5)
+    return {"jack_server_xruns": server_xruns[0] - xruns_at_start, "sent": sent, "rss_samples": samples,
+            "log": _stop(player)}
+
+
+def _memory(samples, seconds: float) -> dict:
+    t, rss = np.array([s[0] for s in samples]), np.array([s[1] for s in samples], float)
+    settled = t >= min(60.0, seconds / 3)  # after the first minute: allocator and caches settled
+    slope = float(np.polyfit(t[settled], rss[settled], 1)[0] * 60) if settled.sum() >= 3 else float("nan")
+    return {"first": int(rss[0]), "after_settling": int(rss[settled][0]) if settled.any() else None,
+            "last": int(rss[-1]), "max": int(rss.max()), "slope_kb_per_min_after_settling": slope}
+
+
+def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -10, tools: str = "../shared/tools",
+        floor: bool = True) -> dict:
+    """`nice`: the module's priority, -10 as deploy/neurorack.service runs it (0: as the load's).
+    `floor`: then the minimal click player from `tools`, same priority, same drive, the busy core,
+    and a stand-in for the render process's compute (RENDER_LOAD, at the lowest priority)."""
     import jack
 
     server = JackServer(RATE, BLOCK).start()
@@ -65,47 +106,38 @@ def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -
     server_xruns = [0]
     monitor.set_xrun_callback(lambda delay: server_xruns.__setitem__(0, server_xruns[0] + 1))
     monitor.activate()
-    module = _start_module(PORT, nice=nice)
+    load = None
     try:
-        time.sleep(8)
-        xruns_at_start = server_xruns[0]
-        stop = threading.Event()
-        sent: dict = {}
-        driver = threading.Thread(target=lambda: sent.update(_drive(stop, gate_rate)), daemon=True)
-        driver.start()
-        t0 = time.monotonic()
-        samples = []
-        while time.monotonic() - t0 < seconds:
-            time.sleep(5)
-            if module.poll() is not None:
-                raise RuntimeError(f"the module exited during the soak: {module.stderr.read()[-500:]}")
-            samples.append((time.monotonic() - t0, _rss_kb(module.pid)))
-        stop.set()
-        driver.join(5)
-        xruns = server_xruns[0] - xruns_at_start
+        module = _soak(_start_module(PORT, nice=nice), seconds, gate_rate, server_xruns)
+        if floor:
+            load = subprocess.Popen([sys.executable, "-c", RENDER_LOAD], preexec_fn=lambda: os.nice(19))
+            player = subprocess.Popen([sys.executable, str(Path(tools) / "click_player.py"), str(PORT), str(BLOCK)],
+                                      preexec_fn=(lambda: os.nice(nice)) if nice else None,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            click = _soak(player, seconds, gate_rate, server_xruns)
     finally:
-        log = _stop(module)
-        busy.kill()
+        for process in (busy, load):
+            if process is not None:
+                process.kill()
         monitor.deactivate()
         monitor.close()
         server.stop()
     reported = {"xruns": 0, "late": 0}
-    for line in log.splitlines():
+    for line in module["log"].splitlines():
         if "audio underflows (xruns)" in line:
             reported["xruns"] += int(line.split("WARNING: ")[1].split()[0])
         elif "late audio callbacks" in line:
             reported["late"] += int(line.split("WARNING: ")[1].split()[0])
-    t, rss = np.array([s[0] for s in samples]), np.array([s[1] for s in samples], float)
-    settled = t >= min(60.0, seconds / 3)  # after the first minute: allocator and caches settled
-    slope = float(np.polyfit(t[settled], rss[settled], 1)[0] * 60) if settled.sum() >= 3 else float("nan")
     result = {
-        "environment": environment(), "seconds": seconds, "gate_rate_per_input": gate_rate, "sent": sent,
-        "jack_server_xruns": xruns, "module_reported": reported,
-        "rss_kb": {"first": int(rss[0]), "after_settling": int(rss[settled][0]) if settled.any() else None,
-                   "last": int(rss[-1]), "max": int(rss.max()), "slope_kb_per_min_after_settling": slope},
-        "rss_samples": [[round(a, 1), int(b)] for a, b in samples],
+        "environment": environment(), "seconds": seconds, "gate_rate_per_input": gate_rate, "sent": module["sent"],
+        "jack_server_xruns": module["jack_server_xruns"], "module_reported": reported,
+        "rss_kb": _memory(module["rss_samples"], seconds),
+        "rss_samples": [[round(a, 1), int(b)] for a, b in module["rss_samples"]],
         "other_core_busy": True, "module_nice": nice,
     }
+    if floor:
+        result["click_player_floor"] = {"jack_server_xruns": click["jack_server_xruns"], "sent": click["sent"],
+                                        "render_load": RENDER_LOAD, "nice": nice}
     from ..fileio import write_json
 
     write_json(out, result)

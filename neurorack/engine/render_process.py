@@ -24,6 +24,10 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
+from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
@@ -70,12 +74,14 @@ class RenderProcess:
         return self
 
     def _spawn(self) -> None:
-        ctx = mp.get_context("spawn")  # never fork a process that may hold torch or audio threads
-        parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=serve, name="neurorack-render", daemon=True,
-                                    args=(child, self._shm.name, self.n_slabs, self.slab_samples, self.sample_rate,
-                                          self.nice, self.options))
-        self._process.start()
+        # A plain `python -m` child, not multiprocessing's spawn: spawn re-imports the caller's main
+        # module in the child, which would start a second module from any unguarded script.
+        parent, child = mp.Pipe()
+        options = self.options
+        command = [sys.executable, "-m", __name__, str(child.fileno()), self._shm.name, str(self.n_slabs),
+                   str(self.slab_samples), str(self.sample_rate), str(self.nice), options["model"] or "",
+                   options["backend"], str(options["threads"])]
+        self._process = subprocess.Popen(command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
         child.close()
         self._conn = parent
         if not parent.poll(START_TIMEOUT_S):
@@ -84,17 +90,17 @@ class RenderProcess:
         try:
             kind, _, value = parent.recv()
         except (EOFError, OSError):
-            self._process.join(1)
-            raise NeurorackError(f"the render process exited while starting (exit code {self._process.exitcode})") from None
+            code = self._process.wait(5)
+            raise NeurorackError(f"the render process exited while starting (exit code {code})") from None
         if kind == "error":
-            self._process.join(5)
+            self._process.wait(5)
             raise NeurorackError(value)
         self.info = {"where": f"render process {self._process.pid}", **value}
 
     def _kill(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             self._process.kill()
-            self._process.join(5)
+            self._process.wait(5)
 
     def _restart(self, why: str) -> None:
         self._kill()
@@ -109,7 +115,10 @@ class RenderProcess:
             except (OSError, BrokenPipeError):
                 pass
             if self._process is not None:
-                self._process.join(2)
+                try:
+                    self._process.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
             self._kill()
             self._conn.close()
             self._conn = None
@@ -147,7 +156,7 @@ class RenderProcess:
                 else:
                     raise NeurorackError(value)
         except (EOFError, OSError):
-            code = self._process.exitcode if self._process is not None else None
+            code = self._process.poll() if self._process is not None else None
             self._restart(f"the render process died (exit code {code})")
             raise NeurorackError("the render process died and was started again") from None
         finally:
@@ -179,7 +188,7 @@ class RenderProcess:
 
 def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int, nice: int, options: dict) -> None:
     """The child's main: load the model, then render what the parent asks until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
     try:
         os.nice(nice)  # below the audio process: its threads hand the GIL to the callback
     except OSError:
@@ -188,9 +197,10 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
         from ..model.generator import load_model
 
         generator = load_model(options["model"], backend=options["backend"], threads=options["threads"], trace=False)
-        # Spawned children share the parent's resource tracker, which already knows this block
-        # (registering it again is a no-op), so the parent's unlink is the only clean-up.
         shm = SharedMemory(name=shm_name)
+        # The parent owns the block and unlinks it. Our own resource tracker would unlink it when
+        # this process ends (a restart would pull the slabs from under the parent): forget it.
+        resource_tracker.unregister(shm._name, "shared_memory")
         slabs = np.ndarray((n_slabs, slab_samples), np.float32, buffer=shm.buf)
         warm = D.Trajectory(np.full((30, len(D.NAMES)), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
         generator.render_into(warm, slabs[0], sample_rate)  # first-call costs paid here, not on a gate
@@ -213,3 +223,13 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
             conn.send(("done", job, 0))
         except Exception as exc:
             conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
+
+
+def main(argv: list[str]) -> None:
+    fd, shm_name, n_slabs, slab_samples, sample_rate, nice, model, backend, threads = argv
+    serve(Connection(int(fd)), shm_name, int(n_slabs), int(slab_samples), int(sample_rate), int(nice),
+          {"model": model or None, "backend": backend, "threads": int(threads)})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
