@@ -19,6 +19,7 @@ demo: setup
 	$(PY) -m neurorack.demo --out $(DEMO_OUT)
 
 test: setup
+	@bash deploy/install-system-deps.sh deploy/apt-packages-test.txt
 	$(PY) -m pytest -q firmware_tests
 
 setup: system-deps $(VENV)/.installed

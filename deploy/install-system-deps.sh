@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in deploy/apt-packages.txt that are missing.
+# Install the Debian packages listed in deploy/apt-packages.txt (or the lists named as
+# arguments, e.g. deploy/apt-packages-test.txt) that are missing.
 # Uses sudo when not root. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t wanted < <(grep -v '^\s*#' "$here/apt-packages.txt" | grep -v '^\s*$')
+lists=("$@")
+[ ${#lists[@]} -eq 0 ] && lists=("$here/apt-packages.txt")
+mapfile -t wanted < <(cat "${lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

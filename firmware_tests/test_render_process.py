@@ -5,7 +5,6 @@ import signal
 import numpy as np
 import pytest
 
-from neurorack import descriptors as D
 from neurorack import load_model
 from neurorack.engine.engine import Engine
 from neurorack.engine.render_process import RenderProcess

@@ -70,7 +70,10 @@ def test_cvs_morph_and_encoder_change_what_the_next_gate_plays(tmp_path):
     module = Module.create("sim", persist=False, live=False)
     events = [SimEvent(0.1, "gate", 1, True), SimEvent(0.6, "cv", 2, 5.0), SimEvent(0.7, "gate", 1, True),
               SimEvent(1.3, "gate", 2, True), SimEvent(1.8, "encoder", 0, -10), SimEvent(1.9, "gate", 2, True),
-              SimEvent(2.5, "button", 0, "press"), SimEvent(2.6, "gate", 1, True)]
+              # Menu, Sounds, the next sound, "Set as A": the menus pick sounds.
+              SimEvent(2.5, "button", 0, "press"), SimEvent(2.51, "button", 0, "press"),
+              SimEvent(2.52, "encoder", 0, 1), SimEvent(2.53, "button", 0, "press"),
+              SimEvent(2.54, "button", 0, "press"), SimEvent(2.6, "gate", 1, True)]
     audio = record(module, events, duration=3.2)
     plain, rich = impact_at(audio, 0.1, 0.4), impact_at(audio, 0.7, 0.4)
     assert not np.allclose(plain, rich, atol=1e-3)  # CV 2 (richness) moved the sound
@@ -78,7 +81,7 @@ def test_cvs_morph_and_encoder_change_what_the_next_gate_plays(tmp_path):
     assert module.settings.morph == 0.0 and not np.allclose(morph_mid, morph_zero, atol=1e-3)
     # At morph 0, gate 2's impact is sound A with the same CVs: what gate 1 plays.
     one, two = module.engine.prerender.ready[1], module.engine.prerender.ready[2]
-    assert module.settings.sound_a != "Snap"  # ...the sound A the button stepped to
+    assert module.settings.sound_a != "Snap"  # ...the sound A the menu picked
     assert np.allclose(two[:len(one)], one, atol=1e-4)
     assert module.engine.gates.sum() == 5
 

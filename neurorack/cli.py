@@ -124,7 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--device", help="audio output: 'default', an index, 'jack', or part of a device name")
     ru.add_argument("--model")
     ru.add_argument("--library", help="user sound folder")
+    ru.add_argument("--panel", type=int, nargs="?", const=8080, metavar="PORT",
+                    help="sim board: serve a virtual panel on http://127.0.0.1:PORT (default 8080)")
     ru.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser("screenshot", help="a PNG of every screen reached (a tour, or an events file's)")
+    sc.add_argument("--board", default="sim", help="a board with a simulated screen (sim)")
+    sc.add_argument("--events", help="a JSON-lines events file to follow instead of the tour")
+    sc.add_argument("--out", default="out/screens")
+    sc.add_argument("--model")
+    sc.set_defaults(func=cmd_screenshot)
 
     ca = sub.add_parser("calibrate", help="two-point calibration of a CV input, stored for the board")
     ca.add_argument("--board", required=True)
@@ -309,30 +318,50 @@ def cmd_run(args):
 def run_module(args, events=None) -> int:
     from .engine.audio import AudioOutput, AudioWedged
     from .hal.board import HardwareBoard
+    from .hal.profile import load_profile
     from .hal.sim import SimBoard
     from .module import Module
     from .runner import run_live
 
     logging.getLogger("neurorack").setLevel(logging.INFO)  # the firmware's log is the journal
+    if args.panel is not None and load_profile(args.board).gpio != "sim":
+        raise NeurorackError("--panel plays the simulated board; a hardware board has its own panel")
     module = Module.create(args.board, args.config, args.model, args.library)
-    if module.profile.gpio == "sim":
-        board = SimBoard(module.profile, module)
-        port = board.start_osc(args.osc_port)
-        log.info("sim board: OSC on 127.0.0.1:%d", port)
-        if events:
-            board.play_events(events)
-    else:
-        board = HardwareBoard(module.profile, module, module.settings.calibration)
-        board.start()
+    try:
+        if module.profile.gpio == "sim":
+            board = SimBoard(module.profile, module, module.settings.calibration)
+            port = board.start_osc(args.osc_port)
+            log.info("sim board: OSC on 127.0.0.1:%d", port)
+            if events:
+                board.play_events(events)
+        else:
+            board = HardwareBoard(module.profile, module, module.settings.calibration)
+            board.start()
+    except BaseException:
+        module.close()
+        raise
     a = module.settings.audio
-    audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
-    code = run_live(module, board, audio, duration=args.duration)
+    module.board = board
+    module.audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
+    code = run_live(module, board, module.audio, duration=args.duration, panel_port=args.panel)
     if code == AudioWedged.exit_code:
         # PortAudio is stuck on the dead device, and its exit handler would hang on it too.
         logging.shutdown()
         sys.stdout.flush()
         os._exit(code)
     return code
+
+
+def cmd_screenshot(args):
+    from .hal.profile import load_profile
+    from .hal.sim import load_events
+    from .ui.screenshot import screenshots
+
+    if load_profile(args.board).gpio != "sim":
+        raise NeurorackError(f"screenshots come from the simulated board; {args.board!r} is hardware")
+    files = screenshots(args.board, args.out, load_events(args.events) if args.events else None, args.model)
+    print(f"wrote {len(files)} screens to {args.out}: " + ", ".join(f.stem for f in files))
+    return 0
 
 
 def cmd_calibrate(args):

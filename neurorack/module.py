@@ -1,9 +1,9 @@
 """The instrument: a board's inputs drive the engine; settings are remembered per board.
 
 ``Module`` is the ``ControlSink`` every board (hardware or simulated) calls. Gates and CVs go
-straight to the engine. Until the menus arrive (issue 4), the encoder sets the morph amount
-(1/20 per detent) and the button steps through the library: a press picks the next sound A,
-a long press the next sound B.
+straight to the engine; the encoder and its button drive the menus (``ui/``), whose screens
+act through the methods below (select a sound, assign a CV, store a calibration, change a
+setting). On the home screen a turn sets the morph amount, 1/20 per detent.
 
 >>> module = Module.create("sim")
 >>> module.engine.start(); module.gate(1, True)
@@ -17,7 +17,11 @@ from .engine.engine import Engine
 from .engine.render_process import RenderProcess
 from .engine.renderers import LocalRenderer, Renderer
 from .errors import NeurorackError
+from .model.paths import model_path
+from .engine.controls import CvAssignment
+from .hal.cv import Calibration
 from .hal.profile import BoardProfile, load_profile
+from .ui.menu import Ui
 from .settings import Settings, load_run_config, load_settings, save_settings
 from .sounds.library import SoundLibrary
 
@@ -43,6 +47,9 @@ class Module:
         for number, assignment in settings.assignments.items():
             self.engine.assign(number, assignment)
         self._dirty_since: float | None = None
+        self.board = None  # set by whoever runs the module (the calibration wizard reaches it)
+        self.audio = None  # the audio output, when live (xruns and device problems on screen)
+        self.ui = Ui(self)
 
     @classmethod
     def create(cls, board: str, config=None, model=None, library_dir=None, backend: str = "cpu",
@@ -58,6 +65,7 @@ class Module:
             settings.update(load_run_config(config), str(config))
         library = SoundLibrary(library_dir)
         rate = settings.audio.sample_rate
+        model = model or model_path(settings.model)
         if live:
             # A buffer for every voice slot (playing and releasing), the two ready impacts, the
             # render in flight and gates still queued.
@@ -94,18 +102,96 @@ class Module:
         self.engine.cv(number, volts)
 
     def encoder(self, steps: int) -> None:
+        self.ui.turn(steps)
+
+    def button(self, kind: str) -> None:
+        self.ui.long_press() if kind == "long" else self.ui.press()
+
+    # -- what the screens do ----------------------------------------------------------------------
+    def nudge_morph(self, steps: int) -> None:
         self.settings.morph = min(1.0, max(0.0, round(self.settings.morph + MORPH_STEP * steps, 4)))
         self.engine.set_morph(self.settings.morph)
         self._changed()
 
-    def button(self, kind: str) -> None:
-        key = "sound_b" if kind == "long" else "sound_a"
-        names = [s.name for s in self.library.sounds()]
-        current = getattr(self.settings, key)
-        following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
-        setattr(self.settings, key, following)
+    def select_sound(self, slot: str, name: str) -> None:
+        """Sound A or B (`slot` "a" or "b") is now `name` from the library."""
+        name = self.library.get(name).name  # NeurorackError for a sound that has gone
+        setattr(self.settings, f"sound_{slot}", name)
         self.engine.set_sounds(self.settings.sound_a, self.settings.sound_b)
         self._changed()
+
+    def audition(self, name: str) -> None:
+        """Play `name` once, as the CVs modulate it, without selecting it."""
+        self.engine.audition(name)
+
+    def assign(self, number: int, assignment: CvAssignment) -> None:
+        self.settings.assignments[number] = assignment
+        self.engine.assign(number, assignment)
+        self._changed()
+
+    def raw_volts(self, number: int) -> float:
+        """CV `number` as read before its stored calibration (what the calibration wizard needs)."""
+        volts = self.engine.snapshot().volts.get(number, 0.0)
+        c = self.settings.calibration.get(number, Calibration())
+        return (volts - c.shift) / c.scale
+
+    def store_calibration(self, number: int, calibration: Calibration) -> None:
+        self.settings.calibration[number] = calibration
+        if self.board is not None:
+            self.board.set_calibration(number, calibration)
+        self._changed()
+        self.save_if_rested(force=True)  # a calibration is worth writing at once
+
+    def setting(self, key: str):
+        if key == "board":
+            return self.board_name
+        if key.startswith("audio."):
+            return getattr(self.settings.audio, key[6:])
+        return getattr(self.settings, key)
+
+    def apply_setting(self, key: str, value) -> None:
+        """Change a setting from the settings screen. The level applies at once; the others
+        (voices, block size, model) when the module starts again."""
+        if key == "board":
+            raise NeurorackError("the board is chosen when the module starts (--board)")
+        if key.startswith("audio."):
+            setattr(self.settings.audio, key[6:], value)
+        else:
+            setattr(self.settings, key, value)
+        if key == "level_db":
+            self.engine.level = float(10 ** (value / 20))
+        self._changed()
+
+    def problems(self) -> dict:
+        """For the home screen's badge: an error to show, and the xrun count."""
+        error = self.engine.prerender.error or (self.audio.problem if self.audio else None)
+        return {"error": error, "xruns": self.audio.xruns if self.audio else 0}
+
+    def status(self) -> dict[str, str]:
+        from .ui.system import system_status
+
+        info = getattr(self.renderer, "info", {})
+        rows = system_status(getattr(getattr(self.renderer, "_process", None), "pid", None))
+        rows["Inference"] = f"{info.get('backend', '?')}" + (" (proc)" if "process" in info.get("where", "") else "")
+        rows["Xruns"] = str(self.audio.xruns if self.audio else 0)
+        rows["Renders"] = str(self.engine.prerender.renders)
+        rows["Model"] = self._model_name(info)
+        return rows
+
+    def about(self) -> dict[str, str]:
+        from . import __version__
+
+        info = getattr(self.renderer, "info", {})
+        return {"neurorack": __version__, "Model": self._model_name(info), "Board": self.board_name,
+                "Sounds": str(len(self.library.sounds())), "Licence": "MIT (code)"}
+
+    @staticmethod
+    def _model_name(info: dict) -> str:
+        from pathlib import Path
+
+        name = Path(info.get("model", "?")).parent.name
+        params = info.get("parameters")
+        return f"{name} ({params / 1000:.0f}k)" if params else name
 
     def _changed(self) -> None:
         self._dirty_since = time.monotonic()

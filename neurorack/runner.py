@@ -52,10 +52,25 @@ def record(module: Module, events: list[SimEvent], duration: float | None = None
     return out[:min(frame, total)]
 
 
+def start_display(module: Module):
+    """The profile's screen, drawn by a DisplayLoop; None (and one log line) when there is none
+    or it cannot be opened: the module plays without a screen."""
+    from .hal.display import open_display
+    from .ui.menu import DisplayLoop
+
+    try:
+        device = open_display(module.profile.display)
+    except Exception as exc:  # a missing bus, a missing library, a panel that does not answer
+        log.error("display: %s; playing without a screen", exc)
+        return None
+    return DisplayLoop(module.ui, device).start() if device is not None else None
+
+
 def run_live(module: Module, board, audio: AudioOutput, duration: float | None = None,
-             stop: threading.Event | None = None, report_s: float = 1.0) -> int:
+             stop: threading.Event | None = None, report_s: float = 1.0, panel_port: int | None = None) -> int:
     """The firmware main loop: keep audio running, report problems, save settings. Returns the
-    exit status: 0, or 75 when only a restart can reopen the audio device."""
+    exit status: 0, or 75 when only a restart can reopen the audio device. `panel_port`: serve
+    the virtual panel there (the sim board)."""
     stop = stop or threading.Event()
     # The audio callback needs the GIL every block (2.7 ms at 128 frames): a thread holding it
     # (OSC parsing, the CV poller) must hand it over sooner than Python's default 5 ms.
@@ -67,6 +82,13 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     engine.prerender.update()  # the first renders before audio runs
     # A full garbage collection holds the GIL for ~45 ms here, and the audio callback waits for
     # it. Everything made so far lives as long as the module: frozen, collections skip it.
+    display = start_display(module)
+    panel = None
+    if panel_port is not None:
+        from .ui.panel import Panel
+
+        panel = Panel(module, board, display.device if display else None).start(panel_port)
+        log.info("virtual panel: http://127.0.0.1:%d/", panel.port)
     gc.collect()
     gc.freeze()
     engine.start()
@@ -91,7 +113,9 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
         return AudioWedged.exit_code
     finally:
         audio.close()
-        board.close()
+        for part in (panel, display, board):
+            if part is not None:
+                getattr(part, "stop", getattr(part, "close", None))()
         module.close()
     return 0
 

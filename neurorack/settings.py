@@ -55,6 +55,7 @@ class Settings:
     morph: float = 0.5
     level_db: float = -6.0
     voices: int = 4
+    model: str | None = None  # a folder name under the models folder, or a path; None: the shipped default
     assignments: dict[int, CvAssignment] = field(default_factory=lambda: dict(DEFAULT_ASSIGNMENTS))
     calibration: dict[int, Calibration] = field(default_factory=dict)
     audio: AudioSettings = field(default_factory=AudioSettings)
@@ -62,7 +63,7 @@ class Settings:
     def to_json(self) -> dict:
         return {
             "sound_a": self.sound_a, "sound_b": self.sound_b, "morph": self.morph,
-            "level_db": self.level_db, "voices": self.voices,
+            "level_db": self.level_db, "voices": self.voices, "model": self.model,
             "cv": {str(n): asdict(a) for n, a in sorted(self.assignments.items())},
             "calibration": {str(n): asdict(c) for n, c in sorted(self.calibration.items())},
             "audio": asdict(self.audio),
@@ -78,6 +79,8 @@ class Settings:
                 self.morph = min(1.0, max(0.0, float(data["morph"])))
             if "level_db" in data:
                 self.level_db = min(12.0, float(data["level_db"]))
+            if "model" in data:
+                self.model = None if data["model"] in (None, "", "default") else str(data["model"])
             if "voices" in data:
                 self.voices = int(data["voices"])
                 if not 1 <= self.voices <= 16:

@@ -77,6 +77,11 @@ class Engine:
         """CV input `number` now drives ``assignment.target`` (validated when the assignment was made)."""
         self._change(lambda c: c.assignments.__setitem__(number, assignment))
 
+    def audition(self, name: str) -> None:
+        """Play sound `name` once, modulated by the CVs, without selecting it: rendered by the
+        worker, then queued like a gate (number 0, which no jack has)."""
+        self.prerender.audition(name, lambda buffer: self.ring.push(0, self.clock.frame_now(), buffer))
+
     def snapshot(self) -> ControlState:
         with self._lock:
             return self.controls.copy()

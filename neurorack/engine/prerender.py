@@ -67,6 +67,7 @@ class PreRenderer:
         self.error: str | None = None  # the last render failure, for the log and the screen
         self._kept: list[np.ndarray] = []
         self._settled: RenderRequest | None = None
+        self._audition: tuple[str, Callable[[np.ndarray], None]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,6 +78,11 @@ class PreRenderer:
         """A control moved: render again (any thread; returns at once)."""
         self._wake.set()
 
+    def audition(self, name: str, play: Callable[[np.ndarray], None]) -> None:
+        """Render sound `name` as the controls modulate it, then ``play(buffer)`` (any thread)."""
+        self._audition = (name, play)
+        self._wake.set()
+
     def pending(self) -> bool:
         request = settle(self._settled, self._request())
         return any(self.rendered[g] != depends_on(g, request) for g in GATES)
@@ -84,6 +90,9 @@ class PreRenderer:
     def update(self) -> int:
         """Render whatever is stale, newest state first; returns how many impacts were rendered."""
         done = 0
+        if self._audition is not None:
+            (name, play), self._audition = self._audition, None
+            done += self._render_audition(name, play)
         order = (self.last_gate, 3 - self.last_gate)
         for gate in order:
             request = self._settled = settle(self._settled, self._request())
@@ -106,6 +115,18 @@ class PreRenderer:
             done += 1
         self._release_unused()
         return done
+
+    def _render_audition(self, name: str, play: Callable[[np.ndarray], None]) -> int:
+        request = settle(self._settled, self._request())
+        try:
+            self._render(0, modulate(self._sounds(name), request.shifts))
+            buffer = self.ready.pop(0)  # 0: no gate's; published only to be kept until played out
+        except Exception as exc:
+            self.error = f"cannot audition {name}: {exc}"
+            log.error(self.error)
+            return 0
+        play(buffer)
+        return 1
 
     def _render(self, gate: int, traj: D.Trajectory) -> None:
         def publish(buffer: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 from ..errors import NeurorackError
 from .adc import ADS1x15, MCP3x08, AdcError
@@ -90,6 +91,11 @@ class HardwareBoard:
         self.adc_problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def set_calibration(self, number: int, calibration: Calibration) -> None:
+        """CV input `number` reads through `calibration` from the next poll on."""
+        self.cv_inputs = [replace(cv, calibration=calibration) if cv.number == number else cv
+                          for cv in self.cv_inputs]
 
     def poll_once(self) -> None:
         """Read every CV and ADC gate once and pass on what changed (the poller's loop body)."""

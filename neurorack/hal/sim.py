@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -103,13 +103,20 @@ class SimBoard:
     """Turns OSC messages and file events into sink calls, through the profile's CV inputs
     (range and calibration), exactly as the hardware board does with ADC readings."""
 
-    def __init__(self, profile: BoardProfile, sink: ControlSink):
+    def __init__(self, profile: BoardProfile, sink: ControlSink, calibration: dict | None = None):
         self.profile, self.sink = profile, sink
         self.cv_inputs: dict[int, CvInput] = {c.number: c for c in profile.cv}
+        for number, c in (calibration or {}).items():
+            self.set_calibration(number, c)
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._warned: set[str] = set()
+
+    def set_calibration(self, number: int, calibration) -> None:
+        """CV input `number` reads through `calibration` from now on."""
+        if number in self.cv_inputs:
+            self.cv_inputs[number] = replace(self.cv_inputs[number], calibration=calibration)
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:

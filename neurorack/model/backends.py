@@ -10,7 +10,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..descriptors import TIMBRE_BANDS
 from .impact_model import ImpactModel
 
 

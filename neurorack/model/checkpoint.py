@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 from ..errors import CheckpointError
 from ..fileio import atomic_open
 from .impact_model import ImpactModel, ModelConfig
+from .paths import default_models_dir
 
 FORMAT = "neurorack-impact-model"
 VERSION = 1
@@ -67,12 +67,6 @@ def load_checkpoint(path) -> tuple[ImpactModel, dict]:
         raise CheckpointError(f"{path}: weights do not fit this architecture ({first[:160]})") from None
     model.eval()
     return model, payload
-
-
-def default_models_dir() -> Path:
-    """$NEURORACK_MODELS or the models/ folder beside the package (repository checkout)."""
-    env = os.environ.get("NEURORACK_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
 
 
 def default_checkpoint() -> Path:

@@ -1,0 +1,172 @@
+"""The menu: a stack of screens driven by the encoder and its button, and the data it is built from.
+
+The encoder turns, presses and long presses arrive on board threads; the display loop draws
+on its own thread. Both go through ``Ui``'s lock, which nothing on the audio path ever takes.
+A screen action that fails puts its error on screen; a press or a long press returns to the
+screen before.
+
+>>> ui = Ui(module)
+>>> ui.press(); ui.turn(1); ui.press()      # menu, second item, enter
+>>> ui.render(device)                        # draw the current screen on a luma device
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import NeurorackError
+from ..model.paths import installed_models
+from .paint import Painter, ui_dir
+from .screens import SCREENS, ErrorScreen, HomeScreen, Screen
+
+log = logging.getLogger(__name__)
+BADGE_HOLD_S = 10.0  # an xrun badge stays this long after the last xrun
+
+
+@dataclass
+class MenuSpec:
+    """ui/menu.toml: the main menu's items, the settings fields, the CV editor's ranges."""
+
+    title: str
+    items: list[dict]
+    settings: list[dict]
+    cv: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "MenuSpec":
+        path = Path(path) if path else ui_dir() / "menu.toml"
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise NeurorackError(f"cannot read the menu {path}: {exc}") from None
+        items = data.get("item", [])
+        unknown = [i.get("screen") for i in items if i.get("screen") not in SCREENS]
+        if unknown or not items:
+            raise NeurorackError(f"{path.name}: unknown screens {unknown}; known: {', '.join(SCREENS)}")
+        return cls(data.get("title", "Menu"), items, data.get("setting", []), data.get("cv", {}))
+
+    def choices(self, setting: dict) -> list:
+        choices = setting["choices"]
+        if choices == "models":
+            return [None, *(m for m in installed_models() if m != "default")]
+        return list(choices)
+
+
+class Ui:
+    def __init__(self, module, spec: MenuSpec | None = None):
+        self.module = module
+        self.spec = spec or MenuSpec.load()
+        self.stack: list[Screen] = [HomeScreen()]
+        self.lock = threading.RLock()
+        self.changes = 0  # bumps on every control: the display loop redraws at once
+        self.last_gate_at: dict[int, float] = {}
+        self._gate_counts = [0, 0, 0]
+        self._xruns_seen, self._xrun_at = 0, -BADGE_HOLD_S
+
+    @property
+    def screen(self) -> Screen:
+        return self.stack[-1]
+
+    def path(self) -> list[str]:
+        return [s.name for s in self.stack]
+
+    def push(self, screen: Screen) -> None:
+        self.stack.append(screen)
+
+    def pop(self) -> None:
+        if len(self.stack) > 1:
+            self.stack.pop()
+
+    # -- controls (board threads) ---------------------------------------------------------------
+    def turn(self, steps: int) -> None:
+        self._act(lambda s: s.turn(self, steps))
+
+    def press(self) -> None:
+        self._act(lambda s: s.press(self))
+
+    def long_press(self) -> None:
+        self._act(lambda s: s.back(self))
+
+    def _act(self, action) -> None:
+        with self.lock:
+            try:
+                action(self.screen)
+            except Exception as exc:  # a failed action is shown, and the module keeps playing
+                log.error("menu: %s", exc)
+                self.push(ErrorScreen(str(exc) or type(exc).__name__))
+            self.changes += 1
+
+    # -- drawing (display thread) ---------------------------------------------------------------
+    def badge(self) -> str:
+        """A short problem marker for the home screen: render or audio errors, recent xruns."""
+        status = self.module.problems()
+        if status.get("error"):
+            return "ERR"
+        if status.get("xruns", 0) > self._xruns_seen:
+            self._xruns_seen, self._xrun_at = status["xruns"], time.monotonic()
+        return "XRUN" if time.monotonic() - self._xrun_at < BADGE_HOLD_S else ""
+
+    def _watch_gates(self) -> None:
+        now = time.monotonic()
+        for gate in (1, 2):
+            count = int(self.module.engine.gates[gate])
+            if count != self._gate_counts[gate]:
+                self._gate_counts[gate] = count
+                self.last_gate_at[gate] = now
+
+    def draw(self, draw, size: tuple[int, int]) -> None:
+        with self.lock:
+            self._watch_gates()
+            self.screen.draw(Painter(draw, size), self)
+
+    def render(self, device) -> None:
+        """Draw the current screen on a luma device."""
+        from luma.core.render import canvas
+
+        with canvas(device) as draw:
+            self.draw(draw, device.size)
+
+
+class DisplayLoop:
+    """Draws the UI at a capped frame rate on its own thread; a display that fails is logged
+    once and retried, and the module plays on."""
+
+    def __init__(self, ui: Ui, device, fps: float = 15.0, retry_s: float = 5.0):
+        self.ui, self.device, self.period, self.retry_s = ui, device, 1.0 / fps, retry_s
+        self.frames = 0
+        self.problem: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def draw_once(self) -> bool:
+        try:
+            self.ui.render(self.device)
+        except OSError as exc:  # the bus stopped answering (a loose cable, a dead panel)
+            if self.problem is None:
+                log.error("display stopped answering (%s); the module keeps playing", exc)
+            self.problem = str(exc)
+            return False
+        if self.problem is not None:
+            log.warning("display is back")
+            self.problem = None
+        self.frames += 1
+        return True
+
+    def start(self) -> "DisplayLoop":
+        self._thread = threading.Thread(target=self._run, name="display", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ok = self.draw_once()
+            self._stop.wait(self.period if ok else self.retry_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
