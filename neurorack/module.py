@@ -176,6 +176,9 @@ class Module:
         rows["Xruns"] = str(self.audio.xruns if self.audio else 0)
         rows["Renders"] = str(self.engine.prerender.renders)
         rows["Model"] = self._model_name(info)
+        from . import __version__
+
+        rows["Version"] = __version__
         return rows
 
     def about(self) -> dict[str, str]:

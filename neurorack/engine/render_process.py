@@ -20,6 +20,7 @@ gate keeps its last good impact.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -204,6 +205,10 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
         slabs = np.ndarray((n_slabs, slab_samples), np.float32, buffer=shm.buf)
         warm = D.Trajectory(np.full((30, len(D.NAMES)), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
         generator.render_into(warm, slabs[0], sample_rate)  # first-call costs paid here, not on a gate
+        # torch's objects make a full collection take ~45 ms, which would delay a render: they
+        # live as long as the process, so the collector stops looking at them.
+        gc.collect()
+        gc.freeze()
     except Exception as exc:  # the parent shows this line and exits
         conn.send(("error", 0, f"cannot load the model: {exc}"))
         return
