@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
+from . import __version__
+from .engine.controls import CvAssignment
 from .engine.engine import Engine
 from .engine.render_process import RenderProcess
 from .engine.renderers import LocalRenderer, Renderer
 from .errors import NeurorackError
-from .model.paths import model_path
-from .engine.controls import CvAssignment
 from .hal.cv import Calibration
 from .hal.profile import BoardProfile, load_profile
-from .ui.menu import Ui
+from .model.paths import model_path
 from .settings import Settings, load_run_config, load_settings, save_settings
 from .sounds.library import SoundLibrary
+from .ui.menu import Ui
+from .ui.system import system_status
 
 log = logging.getLogger(__name__)
 MORPH_STEP = 0.05
@@ -78,7 +81,7 @@ class Module:
         try:
             return cls(profile, settings, renderer, library, profile.name, persist)
         except BaseException:
-            getattr(renderer, "stop", lambda: None)()
+            renderer.stop()
             raise
 
     def _check_sounds(self) -> None:
@@ -132,8 +135,7 @@ class Module:
     def raw_volts(self, number: int) -> float:
         """CV `number` as read before its stored calibration (what the calibration wizard needs)."""
         volts = self.engine.snapshot().volts.get(number, 0.0)
-        c = self.settings.calibration.get(number, Calibration())
-        return (volts - c.shift) / c.scale
+        return self.settings.calibration.get(number, Calibration()).undo(volts)
 
     def store_calibration(self, number: int, calibration: Calibration) -> None:
         self.settings.calibration[number] = calibration
@@ -159,7 +161,7 @@ class Module:
         else:
             setattr(self.settings, key, value)
         if key == "level_db":
-            self.engine.level = float(10 ** (value / 20))
+            self.engine.set_level(value)
         self._changed()
 
     def problems(self) -> dict:
@@ -168,30 +170,22 @@ class Module:
         return {"error": error, "xruns": self.audio.xruns if self.audio else 0}
 
     def status(self) -> dict[str, str]:
-        from .ui.system import system_status
-
         info = getattr(self.renderer, "info", {})
-        rows = system_status(getattr(getattr(self.renderer, "_process", None), "pid", None))
-        rows["Inference"] = f"{info.get('backend', '?')}" + (" (proc)" if "process" in info.get("where", "") else "")
+        rows = system_status(info.get("pid"))
+        rows["Inference"] = info.get("backend", "?") + (" (proc)" if "pid" in info else "")
         rows["Xruns"] = str(self.audio.xruns if self.audio else 0)
         rows["Renders"] = str(self.engine.prerender.renders)
         rows["Model"] = self._model_name(info)
-        from . import __version__
-
         rows["Version"] = __version__
         return rows
 
     def about(self) -> dict[str, str]:
-        from . import __version__
-
         info = getattr(self.renderer, "info", {})
         return {"neurorack": __version__, "Model": self._model_name(info), "Board": self.board_name,
                 "Sounds": str(len(self.library.sounds())), "Licence": "MIT (code)"}
 
     @staticmethod
     def _model_name(info: dict) -> str:
-        from pathlib import Path
-
         name = Path(info.get("model", "?")).parent.name
         params = info.get("parameters")
         return f"{name} ({params / 1000:.0f}k)" if params else name
@@ -202,7 +196,7 @@ class Module:
     def close(self) -> None:
         """Stop rendering (after the audio has stopped) and save what changed."""
         self.engine.stop()
-        getattr(self.renderer, "stop", lambda: None)()
+        self.renderer.stop()
         self.save_if_rested(force=True)
 
     # -- main loop chores -----------------------------------------------------------------------

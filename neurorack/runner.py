@@ -113,9 +113,10 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
         return AudioWedged.exit_code
     finally:
         audio.close()
-        for part in (panel, display, board):
+        for part in (panel, display):
             if part is not None:
-                getattr(part, "stop", getattr(part, "close", None))()
+                part.stop()
+        board.close()
         module.close()
     return 0
 

@@ -31,7 +31,7 @@ class Engine:
                  sound_a: str, sound_b: str, sample_rate: int = 48000, block_size: int = 128,
                  voices: int = 4, level_db: float = 0.0, cv_ranges: dict[int, str] | None = None):
         self.sample_rate, self.block_size = sample_rate, block_size
-        self.level = float(10 ** (level_db / 20))
+        self.set_level(level_db)
         self.controls = ControlState(sound_a, sound_b, ranges=dict(cv_ranges or {}))
         self._lock = threading.Lock()  # guards `controls` between hardware threads and the worker
         self.clock = StreamClock(sample_rate, block_size)
@@ -76,6 +76,10 @@ class Engine:
     def assign(self, number: int, assignment: CvAssignment) -> None:
         """CV input `number` now drives ``assignment.target`` (validated when the assignment was made)."""
         self._change(lambda c: c.assignments.__setitem__(number, assignment))
+
+    def set_level(self, level_db: float) -> None:
+        """Output level in dB (a float the callback reads; one assignment, no lock needed)."""
+        self.level = float(10 ** (level_db / 20))
 
     def audition(self, name: str) -> None:
         """Play sound `name` once, modulated by the CVs, without selecting it: rendered by the

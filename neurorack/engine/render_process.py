@@ -96,7 +96,7 @@ class RenderProcess:
         if kind == "error":
             self._process.wait(5)
             raise NeurorackError(value)
-        self.info = {"where": f"render process {self._process.pid}", **value}
+        self.info = {"where": f"render process {self._process.pid}", "pid": self._process.pid, **value}
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -2,7 +2,7 @@
 
 ``render(traj, publish)`` renders and calls ``publish(buffer)`` once the buffer is playable:
 for a model, as soon as its head is rendered (the rest is written while the head plays).
-``release(buffer)`` hands back a buffer no voice holds any more.
+``release(buffer)`` hands back a buffer no voice holds any more; ``stop()`` ends it.
 
 - ``RenderProcess`` (render_process.py): the model in a child process, writing into shared
   memory. What a module runs live: torch never holds the audio process's GIL.
@@ -25,6 +25,8 @@ class Renderer(Protocol):
 
     def release(self, buffer: np.ndarray) -> None: ...
 
+    def stop(self) -> None: ...
+
 
 class BuffersBusy(Exception):
     """Every buffer is still playing: try again once voices let one go."""
@@ -42,6 +44,9 @@ class FunctionRenderer:
     def release(self, buffer: np.ndarray) -> None:
         pass
 
+    def stop(self) -> None:
+        pass
+
 
 class LocalRenderer:
     """The generator in this process, head first, into a new buffer per impact."""
@@ -56,4 +61,7 @@ class LocalRenderer:
         self.generator.render_into(traj, out, self.sample_rate, on_head=lambda n: publish(out[:n]))
 
     def release(self, buffer: np.ndarray) -> None:
+        pass
+
+    def stop(self) -> None:
         pass

@@ -31,6 +31,10 @@ class Calibration:
     def apply(self, volts: float) -> float:
         return self.scale * volts + self.shift
 
+    def undo(self, volts: float) -> float:
+        """The reading `apply` made `volts` of."""
+        return (volts - self.shift) / self.scale
+
 
 @dataclass(frozen=True)
 class CvInput:

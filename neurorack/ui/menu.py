@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from ..errors import NeurorackError
 from ..model.paths import installed_models
