@@ -4,6 +4,7 @@ Most tests use the shipped model through the sound library, as the module does; 
 render function that returns a marked buffer, where the question is where a buffer lands."""
 import gc
 import threading
+import time
 import tracemalloc
 import weakref
 
@@ -91,6 +92,32 @@ def test_stream_clock_maps_time_to_frames_and_never_runs_past_the_block():
     assert clock.frame_now() == 4848
     now[0] += 50_000_000  # the next callback is late: stamps stay inside the block being computed
     assert clock.frame_now() == 4800 + BLOCK - 1
+
+
+def test_an_edge_is_stamped_at_its_own_moment_when_the_board_knows_it():
+    now = [1_000_000_000]
+    clock = StreamClock(48000, BLOCK, clock=lambda: now[0])
+    clock.begin_block(4800)
+    now[0] += 2_000_000  # handled 2 ms after the block began ...
+    arrived = 1_000_000_000 - 1_000_000  # ... but it arrived 1 ms before the block began
+    assert clock.frame_at(arrived) == 4800 - 48
+    assert clock.frame_at(now[0] - 500_000) == 4800 + 72  # 1.5 ms into the block
+    assert clock.frame_at(None) == clock.frame_now() == 4800 + 96
+    assert clock.frame_at(arrived - 1_000_000_000) == 4800 - BLOCK  # never earlier than a block back
+
+
+def test_a_gate_that_arrived_before_its_handling_sounds_where_it_arrived():
+    engine, _ = marked_engine()
+    engine.prerender.update()
+    out = np.zeros(BLOCK * 4, np.float32)
+    before = time.monotonic_ns()
+    engine.process(out[:BLOCK])  # block 0 begins about now
+    time.sleep(0.005)  # handled two blocks' time later ...
+    engine.gate(1, True, at_ns=before + 1_000_000)  # ... than its arrival, ~1 ms into block 0
+    for k in range(1, 4):
+        engine.process(out[k * BLOCK:(k + 1) * BLOCK])
+    onset = int(np.flatnonzero(out)[0])
+    assert BLOCK + 40 <= onset <= BLOCK + 48  # one block after its moment (the block began just after `before`)
 
 
 def test_gate_ring_is_fifo_and_drops_rather_than_blocks_when_full():

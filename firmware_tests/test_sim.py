@@ -12,11 +12,15 @@ from neurorack.hal.sim import EventsFileError, SimBoard, SimEvent, load_events
 class Recorder:
     """A ControlSink that writes down what the board told it."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, gate_takes_s: float = 0.0):
+        self.calls, self.arrivals, self.handled = [], [], []
+        self.gate_takes_s = gate_takes_s
 
-    def gate(self, number, on, frame=None):
+    def gate(self, number, on, frame=None, at_ns=None):
         self.calls.append(("gate", number, on, frame))
+        self.arrivals.append(at_ns)
+        self.handled.append(time.monotonic_ns())
+        time.sleep(self.gate_takes_s)
 
     def cv(self, number, volts):
         self.calls.append(("cv", number, volts))
@@ -94,6 +98,28 @@ def test_osc_messages_reach_the_sink():
         board.close()
     assert sink.calls == [("gate", 1, True, None), ("gate", 1, False, None), ("cv", 2, pytest.approx(3.3)),
                           ("encoder", 1), ("button", "press"), ("button", "long"), ("gate", 2, True, None)]
+
+
+def test_an_osc_gate_carries_the_moment_its_packet_arrived():
+    sink = Recorder(gate_takes_s=0.05)  # a busy handler: the packets behind it wait in the socket
+    board = SimBoard(load_profile("sim"), sink)
+    port = board.start_osc(0)
+    assert board._server.stamped  # the kernel stamps this socket's packets
+    try:
+        client = SimpleUDPClient("127.0.0.1", port)
+        sent = []
+        for _ in range(3):
+            sent.append(time.monotonic_ns())
+            client.send_message("/gate/1", 1)
+        deadline = time.monotonic() + 5
+        while len(sink.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        board.close()
+    assert len(sink.arrivals) == 3
+    for sent_ns, arrived in zip(sent, sink.arrivals):
+        assert sent_ns <= arrived <= sent_ns + 20_000_000  # in the kernel within 20 ms of sending
+    assert sink.handled[2] - sink.arrivals[2] >= 80_000_000  # handled after two 50 ms handlers: stamped before
 
 
 def test_osc_port_in_use_is_a_clear_error():

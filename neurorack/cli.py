@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--gap", type=float, default=0.25, help="seconds between gates")
     bl.add_argument("--tools", default="../shared/tools", help="folder with latency_probe.py and click_player.py")
     bl.add_argument("--no-external", action="store_true", help="skip the OSC probe and the click player")
+    bl.add_argument("--rounds", type=int, default=2, help="turns of the probe on each player, side by side")
     bl.set_defaults(func=cmd_bench_latency)
     bs = bsub.add_parser("soak", help="minutes of gates and CV sweeps with the other core busy: xruns, memory")
     bs.add_argument("--out", default="bench-soak.json")
@@ -173,8 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--rate", type=float, default=20.0, help="gates per second on each input")
     bs.add_argument("--nice", type=int, default=-10, help="the module's nice value (-10: as the systemd unit)")
     bs.add_argument("--tools", default="../shared/tools", help="folder with click_player.py, for the floor")
-    bs.add_argument("--no-floor", action="store_true", help="skip the click player's run under the same load")
+    bs.add_argument("--no-floor", action="store_true",
+                    help="skip the floors (the click player, the empty server) under the same load")
     bs.set_defaults(func=cmd_bench_soak)
+    bg = bsub.add_parser("gil", help="a real-time thread's wait for the GIL beside the screen's drawing, pinned or not")
+    bg.add_argument("--out", default="bench-gil.json")
+    bg.add_argument("--runs", type=int, default=5)
+    bg.add_argument("--seconds", type=float, default=10.0)
+    bg.set_defaults(func=cmd_bench_gil)
     return p
 
 
@@ -407,7 +414,7 @@ def _measure_calibration_points(profile, number: int) -> tuple[float, float]:
 def cmd_bench_latency(args):
     from .bench.latency import run
 
-    result = run(args.out, args.triggers, args.gap, args.tools, not args.no_external)
+    result = run(args.out, args.triggers, args.gap, args.tools, not args.no_external, args.rounds)
     print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
     return 0
 
@@ -417,6 +424,14 @@ def cmd_bench_soak(args):
 
     result = run(args.out, args.minutes * 60, args.rate, args.nice, args.tools, floor=not args.no_floor)
     print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "rss_samples")}, indent=1))
+    return 0
+
+
+def cmd_bench_gil(args):
+    from .bench.gil import run
+
+    result = run(args.out, args.runs, args.seconds)
+    print(json.dumps(result["summary"], indent=1))
     return 0
 
 

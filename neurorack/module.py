@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .engine.controls import CvAssignment
+from .engine.cpus import CorePlan, plan_cores
 from .engine.engine import Engine
 from .engine.render_process import RenderProcess
 from .engine.renderers import LocalRenderer, Renderer
@@ -52,6 +53,7 @@ class Module:
         self._dirty_since: float | None = None
         self.board = None  # set by whoever runs the module (the calibration wizard reaches it)
         self.audio = None  # the audio output, when live (xruns and device problems on screen)
+        self.cores = CorePlan(None, None)  # where the audio and render processes run, when live
         self.ui = Ui(self)
 
     @classmethod
@@ -69,20 +71,27 @@ class Module:
         library = SoundLibrary(library_dir)
         rate = settings.audio.sample_rate
         model = model or model_path(settings.model)
+        cores = CorePlan(None, None)
         if live:
+            try:
+                cores = plan_cores(settings.audio.cpu)
+            except ValueError as exc:
+                raise NeurorackError(f"settings: {exc}") from None
             # A buffer for every voice slot (playing and releasing), the two ready impacts, the
             # render in flight and gates still queued.
             renderer = RenderProcess(rate, model, backend=backend, threads=threads,
-                                     slabs=2 * settings.voices + 6).start()
+                                     slabs=2 * settings.voices + 6, cpus=cores.render).start()
         else:
             from .model.generator import load_model
 
             renderer = LocalRenderer(load_model(model, backend=backend, threads=threads), rate)
         try:
-            return cls(profile, settings, renderer, library, profile.name, persist)
+            module = cls(profile, settings, renderer, library, profile.name, persist)
         except BaseException:
             renderer.stop()
             raise
+        module.cores = cores
+        return module
 
     def _check_sounds(self) -> None:
         names = [s.name for s in self.library.sounds()]
@@ -98,8 +107,8 @@ class Module:
                 setattr(self.settings, key, fallback)
 
     # -- ControlSink ----------------------------------------------------------------------------
-    def gate(self, number: int, on: bool, frame: int | None = None) -> None:
-        self.engine.gate(number, on, frame)
+    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None:
+        self.engine.gate(number, on, frame, at_ns)
 
     def cv(self, number: int, volts: float) -> None:
         self.engine.cv(number, volts)
@@ -175,6 +184,7 @@ class Module:
         rows["Inference"] = info.get("backend", "?") + (" (proc)" if "pid" in info else "")
         rows["Xruns"] = str(self.audio.xruns if self.audio else 0)
         rows["Renders"] = str(self.engine.prerender.renders)
+        rows["Cores"] = self.cores.describe()
         rows["Model"] = self._model_name(info)
         rows["Version"] = __version__
         return rows

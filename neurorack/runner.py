@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from .engine.audio import AudioOutput, AudioWedged
+from .engine.cpus import pin_process
 from .hal.sim import SimBoard, SimEvent
 from .module import Module
 
@@ -75,6 +76,9 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     # The audio callback needs the GIL every block (2.7 ms at 128 frames): a thread holding it
     # (OSC parsing, the CV poller) must hand it over sooner than Python's default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # ... and on one core the callback thread takes it the moment another thread lets go.
+    pin_process(module.cores.audio)
+    log.info("cores: %s", module.cores.describe())
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     engine = module.engine

@@ -14,6 +14,7 @@ for that run, plus an [audio] table:
     device = "default"
     sample_rate = 48000
     block_size = 128
+    cpu = "auto"          # the audio process's core: "auto" (the last), "off", or a number
     [cv.2]
     target = "brightness"
     depth = 0.5
@@ -46,6 +47,7 @@ class AudioSettings:
     sample_rate: int = 48000
     block_size: int = 128
     channels: int = 2
+    cpu: str | int = "auto"  # the core the audio process runs on: "auto", "off" or a number (engine/cpus.py)
 
 
 @dataclass
@@ -96,6 +98,11 @@ class Settings:
                     setattr(self.audio, key, int(audio[key]))
             if "device" in audio:
                 self.audio.device = audio["device"]
+            if "cpu" in audio:
+                cpu = audio["cpu"]
+                if cpu not in ("auto", "off") and not (isinstance(cpu, int) and cpu >= 0):
+                    raise ValueError(f"audio cpu must be \"auto\", \"off\" or a core number, not {cpu!r}")
+                self.audio.cpu = cpu
         except (KeyError, TypeError, ValueError, AttributeError, NeurorackError) as exc:
             raise NeurorackError(f"{source}: {exc}") from None
         if not 8000 <= self.audio.sample_rate <= 192000 or not 16 <= self.audio.block_size <= 8192:

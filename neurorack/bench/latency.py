@@ -4,7 +4,8 @@ server on its dummy driver (48 kHz, 128 frames), as the issue defines them.
 - in process: gates injected at a known stream frame into the real engine and model, the onset
   found in the output stream the callback produced (a tap copies each block aside);
 - from outside: ../shared/tools/latency_probe.py sends OSC gates to `neurorack run --board sim`
-  and finds onsets in a JACK capture; the same probe then measures the minimal click player;
+  and finds onsets in a JACK capture; the minimal click player runs beside it, and the probe
+  measures the two in turns (ABAB), so both meet the same moments of this machine;
 - control to sound: a CV change, then a gate 10 ms later: does it play the new impact?
 - cold start: process start to the first impact heard by a JACK capture client.
 """
@@ -28,11 +29,11 @@ RATE, BLOCK = 48000, 128
 BENCH_SOUND = "Noise Burst"
 
 
-def bench_config() -> str:
+def bench_config(channels: int = 2) -> str:
     import tempfile
 
     path = Path(tempfile.mkdtemp(prefix="neurorack-bench-")) / "bench.toml"
-    path.write_text(f'sound_a = "{BENCH_SOUND}"\nsound_b = "Glass Ring"\n')
+    path.write_text(f'sound_a = "{BENCH_SOUND}"\nsound_b = "Glass Ring"\n[audio]\nchannels = {channels}\n')
     return str(path)
 
 
@@ -68,9 +69,12 @@ class Tap:
 
 def in_process(triggers: int, gap_s: float) -> dict:
     from ..engine.audio import AudioOutput, rescan
+    from ..engine.cpus import pin_process
     from ..module import Module
 
     module = Module.create("sim", config=bench_config(), persist=False)
+    cores_before = os.sched_getaffinity(0)
+    pin_process(module.cores.audio)  # as `neurorack run` does; undone below, for the processes started later
     engine = module.engine
     engine.prerender.update()
     engine.start()
@@ -92,11 +96,13 @@ def in_process(triggers: int, gap_s: float) -> dict:
     finally:
         audio.close()
         module.close()
+        pin_process(cores_before)
     found = [onset(tap.record, stamp) for stamp in stamps]
     frames = [f for f in found if f is not None]
     misses = len(found) - len(frames)
     return {"latency_frames": _stats(frames), "latency_ms": _stats(np.array(frames) * 1000 / RATE),
-            "misses": misses, "xruns": audio.xruns, "late_callbacks": audio.late, "control_to_sound": control}
+            "misses": misses, "xruns": audio.xruns, "late_callbacks": audio.late, "control_to_sound": control,
+            "cores": module.cores.describe()}
 
 
 def control_to_sound(module, changes: int, wait_ms: float = 10.0) -> dict:
@@ -122,13 +128,13 @@ def control_to_sound(module, changes: int, wait_ms: float = 10.0) -> dict:
     return {"wait_ms": wait_ms, "fresh_after_wait": fresh, "changes": changes, "publish_ms": _stats(publish_ms)}
 
 
-def _start_module(port: int, extra=(), nice: int = 0) -> subprocess.Popen:
+def _start_module(port: int, extra=(), nice: int = 0, config: str | None = None) -> subprocess.Popen:
     """`neurorack run` on the sim board, playing through JACK; `nice` as the service would set it."""
     import tempfile
 
     env = {**os.environ, "NEURORACK_CONFIG": tempfile.mkdtemp(prefix="neurorack-bench-")}  # factory settings
     return subprocess.Popen([sys.executable, "-m", "neurorack.cli", "run", "--board", "sim", "--device", "jack",
-                             "--osc-port", str(port), "--config", bench_config(), *extra], env=env,
+                             "--osc-port", str(port), "--config", config or bench_config(), *extra], env=env,
                             preexec_fn=(lambda: os.nice(nice)) if nice else None,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -151,22 +157,33 @@ def _stop(proc: subprocess.Popen) -> str:
     return err or ""
 
 
-def external(tools: Path, triggers: int, gap_s: float) -> dict:
-    module = _start_module(9400)
-    time.sleep(8)  # started, rendered, stream open
-    try:
-        ours = _probe(tools, 9400, triggers, gap_s)
-    finally:
-        log = _stop(module)
+def external(tools: Path, triggers: int, gap_s: float, rounds: int = 2) -> dict:
+    """The module and the click player run side by side, both mono (the probe sums the first two
+    application ports it finds), and the probe measures them in turns, ABAB: whatever else this
+    machine is doing at a given minute falls on both alike."""
+    module = _start_module(9400, config=bench_config(channels=1))
     click = subprocess.Popen([sys.executable, str(tools / "click_player.py"), "9401", str(BLOCK)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
+    time.sleep(8)  # started, rendered, streams open
+    turns = []
     try:
-        floor = _probe(tools, 9401, triggers, gap_s)
+        for process in (module, click):
+            if process.poll() is not None:
+                raise RuntimeError(f"a player exited at start: {process.stderr.read()[-500:]}")
+        for _ in range(rounds):
+            ours = _probe(tools, 9400, triggers, gap_s)
+            floor = _probe(tools, 9401, triggers, gap_s)
+            turns.append({"neurorack": ours, "click_player": floor,
+                          "p99_difference_ms": ours["p99_ms"] - floor["p99_ms"]
+                          if ours.get("p99_ms") and floor.get("p99_ms") else None})
     finally:
+        log = _stop(module)
         _stop(click)
-    return {"neurorack": ours, "click_player": floor,
-            "p99_difference_ms": ours["p99_ms"] - floor["p99_ms"] if ours.get("p99_ms") and floor.get("p99_ms") else None,
+    differences = [t["p99_difference_ms"] for t in turns if t["p99_difference_ms"] is not None]
+    return {"rounds": turns, "triggers_per_round": triggers,
+            "p99_difference_ms": {"each_round": differences, "worst": max(differences) if differences else None},
+            "misses": {"neurorack": sum(t["neurorack"]["misses"] for t in turns),
+                       "click_player": sum(t["click_player"]["misses"] for t in turns)},
             "module_log_problems": [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line][:20]}
 
 
@@ -208,7 +225,8 @@ def cold_start(runs: int = 3) -> dict:
     return {"seconds": times, "median_s": float(np.nanmedian(times))}
 
 
-def run(out: str, triggers: int = 200, gap_s: float = 0.25, tools: str = "../shared/tools", external_run: bool = True) -> dict:
+def run(out: str, triggers: int = 200, gap_s: float = 0.25, tools: str = "../shared/tools", external_run: bool = True,
+        rounds: int = 2) -> dict:
     server = JackServer(RATE, BLOCK).start()
     try:
         result = {"environment": environment(), "server": {"driver": "dummy", "rate": RATE, "period": BLOCK},
@@ -219,7 +237,7 @@ def run(out: str, triggers: int = 200, gap_s: float = 0.25, tools: str = "../sha
             tools_dir = Path(tools)
             if not (tools_dir / "latency_probe.py").is_file():
                 raise FileNotFoundError(f"no latency_probe.py in {tools_dir} (give --tools DIR)")
-            result["external"] = external(tools_dir, triggers, gap_s)
+            result["external"] = external(tools_dir, triggers, gap_s, rounds)
         result["cold_start"] = cold_start()
     finally:
         import sounddevice as sd

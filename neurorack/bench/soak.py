@@ -1,7 +1,8 @@
 """`neurorack bench soak`: the module under load for minutes: gates at 20 Hz on both inputs, all
 four CVs sweeping (so the worker re-renders all the time), the other core kept busy. Counts
 xruns two ways (the JACK server's own xrun callback, and what the module reports) and samples
-the module's resident memory to see whether it grows."""
+the module's resident memory to see whether it grows. Then the floors, under the same load:
+the minimal click player, and the JACK server with no player at all."""
 from __future__ import annotations
 
 import math
@@ -93,11 +94,19 @@ def _memory(samples, seconds: float) -> dict:
             "last": int(rss[-1]), "max": int(rss.max()), "slope_kb_per_min_after_settling": slope}
 
 
+def _empty_server(seconds: float, server_xruns: list) -> dict:
+    """No player at all: the JACK server and its monitor alone, for `seconds`."""
+    xruns_at_start = server_xruns[0]
+    time.sleep(seconds)
+    return {"jack_server_xruns": server_xruns[0] - xruns_at_start}
+
+
 def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -10, tools: str = "../shared/tools",
         floor: bool = True) -> dict:
     """`nice`: the module's priority, -10 as deploy/neurorack.service runs it (0: as the load's).
-    `floor`: then the minimal click player from `tools`, same priority, same drive, the busy core,
-    and a stand-in for the render process's compute (RENDER_LOAD, at the lowest priority)."""
+    `floor`: then, with the same busy core and a stand-in for the render process's compute
+    (RENDER_LOAD, at the lowest priority), the minimal click player from `tools` under the same
+    drive and priority, and the JACK server with no player at all, each for `seconds`."""
     import jack
 
     server = JackServer(RATE, BLOCK).start()
@@ -115,6 +124,7 @@ def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -
                                       preexec_fn=(lambda: os.nice(nice)) if nice else None,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             click = _soak(player, seconds, gate_rate, server_xruns)
+            empty = _empty_server(seconds, server_xruns)
     finally:
         for process in (busy, load):
             if process is not None:
@@ -138,6 +148,8 @@ def run(out: str, seconds: float = 300.0, gate_rate: float = 20.0, nice: int = -
     if floor:
         result["click_player_floor"] = {"jack_server_xruns": click["jack_server_xruns"], "sent": click["sent"],
                                         "render_load": RENDER_LOAD, "nice": nice}
+        result["empty_server_floor"] = {"jack_server_xruns": empty["jack_server_xruns"], "render_load": RENDER_LOAD,
+                                        "players": 0}
     from ..fileio import write_json
 
     write_json(out, result)

@@ -90,9 +90,10 @@ class Engine:
         with self._lock:
             return self.controls.copy()
 
-    def gate(self, number: int, on: bool, frame: int | None = None) -> None:
+    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None:
         """A gate edge. A rising edge queues the impact rendered for that gate, stamped with
-        `frame` (offline) or the stream clock's now (live); it sounds one block after the stamp."""
+        `frame` (offline), or the stream frame of `at_ns` (the edge's monotonic time, where the
+        board knows it) or of now (live); it sounds one block after the stamp."""
         if number not in (1, 2):
             return
         self.gate_on[number] = on
@@ -103,7 +104,7 @@ class Engine:
         if buffer is None:
             self.not_ready += 1
             return
-        if self.ring.push(number, self.clock.frame_now() if frame is None else frame, buffer):
+        if self.ring.push(number, self.clock.frame_at(at_ns) if frame is None else frame, buffer):
             self.gates[number] += 1
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -36,17 +36,24 @@ class StreamClock:
 
     def frame_now(self) -> int:
         """The stream frame that corresponds to this moment (any thread)."""
+        return self.frame_at(None)
+
+    def frame_at(self, t_ns: int | None) -> int:
+        """The stream frame of the moment `t_ns` (``clock()``'s time; None: now), for an edge
+        whose time was taken where it happened (a packet's arrival in the kernel) and handled a
+        little later: it sounds as if handled at once, up to one block late."""
         state = self._state
         while True:
             seq = int(state[SEQ])
-            t_ns, frame = int(state[TIME_NS]), int(state[FRAME])
+            block_ns, frame = int(state[TIME_NS]), int(state[FRAME])
             if seq % 2 == 0 and int(state[SEQ]) == seq:
                 break
         if seq == 0:
             return 0  # no block yet: everything so far is "frame 0"
-        elapsed = (self.clock() - t_ns) * self.sample_rate // 1_000_000_000
-        # A late callback does not move the stream on: never stamp past the block being computed.
-        return frame + min(max(elapsed, 0), self.block_size - 1)
+        elapsed = ((self.clock() if t_ns is None else t_ns) - block_ns) * self.sample_rate // 1_000_000_000
+        # A late callback does not move the stream on: never stamp past the block being computed;
+        # an edge from before the block before it is as late as a stamp can say.
+        return frame + min(max(elapsed, -self.block_size), self.block_size - 1)
 
 
 class GateRing:

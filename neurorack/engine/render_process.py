@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import descriptors as D
 from ..errors import NeurorackError
+from .cpus import pin_process
 from .renderers import BuffersBusy, Publish
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,12 @@ FADE_FRAMES = 10  # an impact longer than a slab is faded out over its last 0.1 
 
 class RenderProcess:
     def __init__(self, sample_rate: int = 48000, model=None, backend: str = "cpu", threads: int = 1,
-                 slab_seconds: float = 8.0, slabs: int = 12, nice: int = 5):
+                 slab_seconds: float = 8.0, slabs: int = 12, nice: int = 5, cpus=None):
         self.sample_rate = sample_rate
         self.options = {"model": str(model) if model else None, "backend": backend, "threads": threads}
         self.slab_samples = int(slab_seconds * sample_rate)
         self.n_slabs, self.nice = slabs, nice
+        self.cpus = sorted(cpus) if cpus else []  # the cores the child may run on (engine/cpus.py); []: any
         self.info: dict = {}
         self.restarts = 0
         self._shm: SharedMemory | None = None
@@ -81,7 +83,7 @@ class RenderProcess:
         options = self.options
         command = [sys.executable, "-m", __name__, str(child.fileno()), self._shm.name, str(self.n_slabs),
                    str(self.slab_samples), str(self.sample_rate), str(self.nice), options["model"] or "",
-                   options["backend"], str(options["threads"])]
+                   options["backend"], str(options["threads"]), ",".join(map(str, self.cpus))]
         self._process = subprocess.Popen(command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
         child.close()
         self._conn = parent
@@ -187,9 +189,11 @@ class RenderProcess:
         return D.Trajectory(curves, traj.timbre)
 
 
-def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int, nice: int, options: dict) -> None:
+def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int, nice: int, options: dict,
+          cpus=()) -> None:
     """The child's main: load the model, then render what the parent asks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
+    pin_process(set(cpus))  # before torch starts its threads (they inherit it); numpy's exist already
     try:
         os.nice(nice)  # below the audio process: its threads hand the GIL to the callback
     except OSError:
@@ -231,9 +235,10 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
 
 
 def main(argv: list[str]) -> None:
-    fd, shm_name, n_slabs, slab_samples, sample_rate, nice, model, backend, threads = argv
+    fd, shm_name, n_slabs, slab_samples, sample_rate, nice, model, backend, threads, cpus = argv
     serve(Connection(int(fd)), shm_name, int(n_slabs), int(slab_samples), int(sample_rate), int(nice),
-          {"model": model or None, "backend": backend, "threads": int(threads)})
+          {"model": model or None, "backend": backend, "threads": int(threads)},
+          [int(c) for c in cpus.split(",") if c])
 
 
 if __name__ == "__main__":

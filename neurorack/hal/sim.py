@@ -34,7 +34,7 @@ BUTTON_KINDS = ("press", "long")
 class ControlSink(Protocol):
     """What a board drives. Volts are module volts, already calibrated and clamped."""
 
-    def gate(self, number: int, on: bool, frame: int | None = None) -> None: ...
+    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None: ...
     def cv(self, number: int, volts: float) -> None: ...
     def encoder(self, steps: int) -> None: ...
     def button(self, kind: str) -> None: ...
@@ -123,12 +123,13 @@ class SimBoard:
             self._warned.add(message)
             log.warning(message)
 
-    def apply(self, event: SimEvent, frame: int | None = None) -> None:
-        """Deliver one event to the sink (the offline renderer passes the gate's exact frame)."""
+    def apply(self, event: SimEvent, frame: int | None = None, at_ns: int | None = None) -> None:
+        """Deliver one event to the sink (the offline renderer passes the gate's exact frame;
+        OSC, the moment its packet arrived)."""
         if event.kind == "gate":
             if event.number not in self.profile.gates:
                 return self._warn_once(f"no gate input {event.number} on board {self.profile.name}")
-            self.sink.gate(event.number, bool(event.value), frame)
+            self.sink.gate(event.number, bool(event.value), frame, at_ns)
         elif event.kind == "cv":
             cv = self.cv_inputs.get(event.number)
             if cv is None:
@@ -150,7 +151,8 @@ class SimBoard:
     def start_osc(self, port: int = 9000) -> int:
         """Listen on 127.0.0.1:`port` (0 picks a free one); returns the port."""
         from pythonosc.dispatcher import Dispatcher
-        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        from .osc import StampedOSCServer
 
         dispatcher = Dispatcher()
         dispatcher.map("/gate/*", self._osc_gate)
@@ -159,7 +161,7 @@ class SimBoard:
         dispatcher.map("/button", self._osc_button)
         dispatcher.set_default_handler(lambda address, *args: self._warn_once(f"unknown OSC address {address}"))
         try:
-            self._server = BlockingOSCUDPServer(("127.0.0.1", port), dispatcher)
+            self._server = StampedOSCServer(("127.0.0.1", port), dispatcher)
         except OSError as exc:
             raise NeurorackError(f"cannot listen for OSC on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -184,7 +186,8 @@ class SimBoard:
         except ValueError:
             return self._warn_once(f"OSC {address}: the input number must be an integer")
         if value is not None:
-            self.apply(SimEvent(0.0, kind, number, value != 0 if kind == "gate" else value))
+            self.apply(SimEvent(0.0, kind, number, value != 0 if kind == "gate" else value),
+                       at_ns=self._server.arrival_ns if self._server is not None else None)
 
     def _osc_gate(self, address, *args):
         self._numbered("gate", address, args)
