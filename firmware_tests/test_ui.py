@@ -2,6 +2,7 @@
 class over a fake serial interface that records bytes), driven by the simulated board's events."""
 import json
 import threading
+import time
 import urllib.request
 
 import numpy as np
@@ -210,13 +211,39 @@ def test_each_panel_gets_its_init_sequence_and_a_full_frame(module, ui, driver, 
 def test_a_display_that_stops_answering_is_logged_once_and_retried(module, ui, caplog):
     serial = RecordingSerial()
     device = open_display({"driver": "sh1106", "interface": "i2c", "width": 128, "height": 64}, serial=serial)
-    loop = DisplayLoop(ui, device)
+    loop = DisplayLoop(ui, device, refresh_s=0.0)  # every frame goes out, changed or not
     assert loop.draw_once()
     serial.fail = True
     assert not loop.draw_once() and not loop.draw_once()
     assert sum("display stopped answering" in r.getMessage() for r in caplog.records) == 1
     serial.fail = False
     assert loop.draw_once() and loop.problem is None
+
+
+def test_the_display_loop_sends_a_frame_only_when_it_changed(module, ui):
+    serial = RecordingSerial()
+    device = open_display({"driver": "sh1106", "interface": "i2c", "width": 128, "height": 64}, serial=serial)
+    serial.sent.clear()
+    loop = DisplayLoop(ui, device, refresh_s=3600)
+    assert loop.draw_once() and loop.sent == 1
+    time.sleep(0.2)  # a gate lamp lit by an earlier test goes out
+    loop.draw_once()
+    sent, after_first = loop.sent, len(serial.sent)
+    assert loop.draw_once() and loop.draw_once() and loop.draw_once()
+    assert loop.frames == 5 and loop.sent == sent  # drawn again, nothing sent: nothing changed
+    assert after_first > 0 and len(serial.sent) == after_first
+    ui.press()  # home -> menu: a new frame goes out
+    loop.draw_once()
+    assert loop.sent == sent + 1 and len(serial.sent) > after_first
+    loop.refresh_s = 0.0  # a refresh is due: sent although nothing changed
+    loop.draw_once()
+    assert loop.sent == sent + 2
+    serial.fail = True  # the panel stops answering, and comes back (maybe blank): sent whole again
+    assert not loop.draw_once()
+    loop.refresh_s = 3600
+    serial.fail = False
+    assert loop.draw_once() and loop.sent == sent + 3
+    ui.long_press()
 
 
 def test_a_missing_display_leaves_the_module_playing_without_a_screen(module, caplog):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import time
 
 from pythonosc.osc_server import BlockingOSCUDPServer
@@ -30,11 +31,13 @@ class StampedOSCServer(BlockingOSCUDPServer):
     def __init__(self, address, dispatcher):
         super().__init__(address, dispatcher)
         self.arrival_ns: int | None = None
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            self.stamped = True
-        except OSError:  # not Linux: the read time it is
-            self.stamped = False
+        self.stamped = False  # elsewhere than Linux, 35 means something else: the read time it is
+        if sys.platform.startswith("linux"):
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.stamped = True
+            except OSError:
+                pass
 
     def get_request(self):
         data, ancillary, _, client = self.socket.recvmsg(self.max_packet_size, socket.CMSG_SPACE(TIMESPEC.size))

@@ -124,32 +124,50 @@ class Ui:
             self._watch_gates()
             self.screen.draw(Painter(draw, size), self)
 
+    def frame(self, device):
+        """The current screen as a PIL image in the device's mode and size."""
+        from PIL import Image, ImageDraw
+
+        image = Image.new(device.mode, device.size)
+        self.draw(ImageDraw.Draw(image), device.size)
+        return image
+
     def render(self, device) -> None:
         """Draw the current screen on a luma device."""
-        from luma.core.render import canvas
-
-        with canvas(device) as draw:
-            self.draw(draw, device.size)
+        device.display(self.frame(device))
 
 
 class DisplayLoop:
     """Draws the UI at a capped frame rate on its own thread; a display that fails is logged
     once and retried, and the module plays on."""
 
-    def __init__(self, ui: Ui, device, fps: float = 15.0, retry_s: float = 5.0):
+    def __init__(self, ui: Ui, device, fps: float = 15.0, retry_s: float = 5.0, refresh_s: float = 2.0):
         self.ui, self.device, self.period, self.retry_s = ui, device, 1.0 / fps, retry_s
-        self.frames = 0
+        self.refresh_s = refresh_s
+        self.frames = 0  # frames drawn
+        self.sent = 0  # frames sent to the panel: only what changed, and every `refresh_s` regardless
         self.problem: str | None = None
+        self._shown: bytes | None = None
+        self._shown_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def draw_once(self) -> bool:
+        # An unchanged frame is not sent: a 1-bit panel takes the whole frame each time (1 KB,
+        # ~25 ms of I2C at 400 kHz). A panel that glitched (a knock, a brown-out) is put right
+        # within `refresh_s` anyway.
         try:
-            self.ui.render(self.device)
+            image = self.ui.frame(self.device)
+            data, now = image.tobytes(), time.monotonic()
+            if data != self._shown or now - self._shown_at >= self.refresh_s:
+                self.device.display(image)
+                self._shown, self._shown_at = data, now
+                self.sent += 1
         except OSError as exc:  # the bus stopped answering (a loose cable, a dead panel)
             if self.problem is None:
                 log.error("display stopped answering (%s); the module keeps playing", exc)
             self.problem = str(exc)
+            self._shown = None  # what it shows is unknown: send the next frame whole
             return False
         if self.problem is not None:
             log.warning("display is back")
