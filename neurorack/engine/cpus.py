@@ -3,7 +3,8 @@
 Why: the audio callback is Python and must take the GIL every block. A thread of the audio
 process that releases and retakes the GIL in quick succession (Pillow drawing text for the
 screen does) wakes the waiting callback thread on another core again and again, and retakes
-the GIL before it gets there: measured here, the callback then waited up to a second. On one
+the GIL before it gets there: measured here (`neurorack bench gil`), a real-time thread then
+waited 30-46 ms behind the screen's drawing, and up to a second in other trials. On one
 core the real-time callback thread preempts the other thread the moment it lets go, so the
 whole audio process shares one core, and the render process gets the others (docs/benchmarks.md).
 
