@@ -25,6 +25,12 @@ class Recorder:
     def cv(self, number, volts):
         self.calls.append(("cv", number, volts))
 
+    def wait_for(self, calls: int, seconds: float = 5.0):
+        """Until `calls` calls have come (OSC arrives on the board's own thread)."""
+        deadline = time.monotonic() + seconds
+        while len(self.calls) < calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def encoder(self, steps):
         self.calls.append(("encoder", steps))
 
@@ -91,9 +97,7 @@ def test_osc_messages_reach_the_sink():
         client.send_message("/button", 2)
         client.send_message("/cv/2", "x")  # a wrong argument is reported, not fatal
         client.send_message("/gate/2", 1)
-        deadline = time.monotonic() + 5
-        while len(sink.calls) < 7 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        sink.wait_for(7)
     finally:
         board.close()
     assert sink.calls == [("gate", 1, True, None), ("gate", 1, False, None), ("cv", 2, pytest.approx(3.3)),
@@ -111,9 +115,7 @@ def test_an_osc_gate_carries_the_moment_its_packet_arrived():
         for _ in range(3):
             sent.append(time.monotonic_ns())
             client.send_message("/gate/1", 1)
-        deadline = time.monotonic() + 5
-        while len(sink.calls) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        sink.wait_for(3)
     finally:
         board.close()
     assert len(sink.arrivals) == 3
