@@ -19,6 +19,22 @@ def white_noise(seconds: float = 1.0, db: float = -20.0, sr: int = SR, seed: int
     return (rng.normal(0, 10 ** (db / 20), int(seconds * sr))).astype(np.float32)
 
 
+def traced_allocation(call, times: int) -> tuple[int, int]:
+    """(peak, growth) in bytes of traced memory over `times` calls, after one call to warm up;
+    numpy's buffers are traced."""
+    import tracemalloc
+
+    tracemalloc.start()
+    call()
+    base, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    for _ in range(times):
+        call()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base, current - base
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

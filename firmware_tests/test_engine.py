@@ -5,11 +5,11 @@ render function that returns a marked buffer, where the question is where a buff
 import gc
 import threading
 import time
-import tracemalloc
 import weakref
 
 import numpy as np
 import pytest
+from conftest import traced_allocation
 
 from neurorack import descriptors as D
 from neurorack import load_model
@@ -250,14 +250,8 @@ def test_process_allocates_no_array_memory_even_under_a_gate_storm():
     for k in range(20):
         engine.gate(1 + k % 2, True, frame=k * 16)
     engine.process(out)
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
-    for k in range(200):
-        engine.process(out)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak - base < 4096  # a block of float32 is 512 bytes; a copy of a buffer 48 KB
+    peak, _ = traced_allocation(lambda: engine.process(out), 200)
+    assert peak < 4096  # a block of float32 is 512 bytes; a copy of a buffer 48 KB
 
 
 def test_gate_storm_from_two_threads_loses_no_state_and_keeps_playing():

@@ -1,7 +1,7 @@
-import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import traced_allocation
 
 from neurorack.engine.voices import VoicePool
 
@@ -58,15 +58,7 @@ def mixed_allocation(pool_class):
     for k in range(6):
         pool.trigger(hit, offset=k * 10)  # playing and releasing voices both
     out = np.zeros(1024, np.float32)
-    tracemalloc.start()
-    pool.mix(out)
-    base, _ = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
-    for _ in range(100):
-        pool.mix(out)
-    current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak - base, current - base
+    return traced_allocation(lambda: pool.mix(out), 100)
 
 
 def test_mixing_allocates_no_array_memory():
