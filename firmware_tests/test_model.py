@@ -106,9 +106,9 @@ def test_render_rejects_bad_descriptors():
 
 
 def test_cpu_backend_traced_graph_matches_eager(model, curves):
-    from neurorack.model.backends import TorchCPUBackend
+    from neurorack.model.torch_backends import TorchBackend
 
-    backend = TorchCPUBackend(model, bucket=30)
+    backend = TorchBackend(model, bucket=30)
     timbre = np.zeros(D.TIMBRE_BANDS, np.float32)
     first = backend.render(curves[:90], timbre, 48000)  # eager, length padded to 90 -> 90
     second = backend.render(curves[:90], timbre, 48000)  # traced now

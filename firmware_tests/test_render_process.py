@@ -35,9 +35,21 @@ def render(renderer, traj):
 def test_renders_the_samples_this_process_would(process, library):
     traj = library.get("Glass Ring").trajectory
     buffer = render(process, traj)
-    # The child runs torch on one thread; summation order may differ from this process's.
-    assert np.allclose(buffer, load_model(trace=False).render(traj), atol=1e-5)
-    assert process.info["backend"] == "cpu" and process.info["parameters"] > 0
+    # auto takes onnx here (no GPU): the torch-free runtime, within 1e-4 of torch on the CPU.
+    assert np.allclose(buffer, load_model(backend="cpu", trace=False).render(traj), atol=1e-4)
+    assert process.info["backend"] == "onnx" and process.info["parameters"] > 0
+    assert [line.split(":")[0] for line in process.info["passed_over"]] == ["tensorrt", "cuda"]
+
+
+def test_the_cpu_backend_in_the_child_renders_as_torch_here(library):
+    renderer = RenderProcess(48000, backend="cpu", slabs=2, slab_seconds=4.0).start()
+    try:
+        traj = library.get("Snap").trajectory
+        # The child runs torch on one thread; summation order may differ from this process's.
+        assert np.allclose(render(renderer, traj), load_model(backend="cpu", trace=False).render(traj), atol=1e-5)
+        assert renderer.info["backend"] == "cpu"
+    finally:
+        renderer.stop()
 
 
 def test_a_slab_is_reused_only_once_released(process, library):

@@ -7,7 +7,7 @@
 __version__ = "0.1.0"
 
 
-def load_model(path=None, backend: str = "cpu", threads=None, **options):
+def load_model(path=None, backend: str = "auto", threads=None, **options):
     """Load a trained generator; see neurorack.model.generator.load_model."""
     from .model.generator import load_model as _load
 

@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True)
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="hold a descriptor at a normalised value (0..1) over the whole sound; repeatable")
-    r.add_argument("--model", help="checkpoint (default: models/default/model.pt)")
+    r.add_argument("--model", help="model folder, checkpoint or decoder.onnx (default: models/default)")
     r.add_argument("--sample-rate", type=int, default=48000)
+    add_backend_option(r)
     r.set_defaults(func=cmd_render)
 
     s = sub.add_parser("resynth", help="analyse an audio file, then render it")
@@ -67,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--model")
     s.add_argument("--sample-rate", type=int, default=48000)
+    add_backend_option(s)
     s.set_defaults(func=cmd_resynth)
+
+    ex = sub.add_parser("export", help="the decoder as a fixed-shape streaming step (ONNX, or a torch.export program)")
+    ex.add_argument("--model", help="checkpoint or model folder (default: models/default)")
+    ex.add_argument("--format", choices=("onnx", "exported-program"), default="onnx")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--block", type=int, default=64, help="frames per step (default 64: the head fits one step)")
+    ex.add_argument("--int8", action="store_true", help="onnx: quantise the weights to int8 (ONNX Runtime, dynamic)")
+    ex.set_defaults(func=cmd_export)
 
     t = sub.add_parser("train", help="train a model on a folder of WAV/FLAC/AIFF files")
     t.add_argument("data_dir")
@@ -123,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--duration", type=float, help="stop after this many seconds")
     ru.add_argument("--device", help="audio output: 'default', an index, 'jack', or part of a device name")
     ru.add_argument("--model")
+    add_backend_option(ru, "the board profile's [model] backend")
     ru.add_argument("--library", help="user sound folder")
     ru.add_argument("--panel", type=int, nargs="?", const=8080, metavar="PORT",
                     help="sim board: serve a virtual panel on http://127.0.0.1:PORT (default 8080)")
@@ -177,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--no-floor", action="store_true",
                     help="skip the floors (the click player, the empty server) under the same load")
     bs.set_defaults(func=cmd_bench_soak)
+    bb = bsub.add_parser("backends", help="every backend that loads here, side by side: speed, agreement, memory, start")
+    bb.add_argument("--out", default="bench-backends.json")
+    bb.add_argument("--model")
+    bb.add_argument("--repeats", type=int, default=100)
+    bb.add_argument("--quality", metavar="DIR", help="also MR-STFT of each model variant over this folder of audio")
+    bb.set_defaults(func=cmd_bench_backends)
     bg = bsub.add_parser("gil", help="a real-time thread's wait for the GIL beside the screen's drawing, pinned or not")
     bg.add_argument("--out", default="bench-gil.json")
     bg.add_argument("--runs", type=int, default=5)
@@ -212,7 +229,7 @@ def cmd_render(args):
         if not 0.0 <= value <= 1.0:
             log.warning("--set %s=%g is outside [0, 1]; clamped", name, value)
         curves[:, D.INDEX[name]] = min(1.0, max(0.0, value))
-    gen = _load(args.model)
+    gen = _load(args.model, args.backend)
     audio = gen.render(D.Trajectory(curves, traj.timbre), sample_rate=args.sample_rate)
     write_wav(args.out, audio, args.sample_rate)
     print(f"{args.out}: {len(audio) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
@@ -224,7 +241,7 @@ def cmd_resynth(args):
 
     audio, sr = read_audio(args.input)
     traj = D.analyze(audio, sr)
-    gen = _load(args.model)
+    gen = _load(args.model, args.backend)
     out = gen.render(traj, sample_rate=args.sample_rate)
     write_wav(args.out, out, args.sample_rate)
     print(f"{args.out}: {len(out) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
@@ -313,7 +330,8 @@ def cmd_run(args):
         if events is None:
             raise NeurorackError("--record renders an events file: give --events FILE")
         # Offline renders ignore the stored settings, so the same file and config give the same samples anywhere.
-        module = Module.create(args.board, args.config, args.model, args.library, persist=False, live=False)
+        module = Module.create(args.board, args.config, args.model, args.library, args.backend, persist=False,
+                               live=False)
         audio = record(module, events, args.duration)
         rate = module.engine.sample_rate
         write_wav(args.record, audio, rate)
@@ -333,7 +351,7 @@ def run_module(args, events=None) -> int:
     logging.getLogger("neurorack").setLevel(logging.INFO)  # the firmware's log is the journal
     if args.panel is not None and load_profile(args.board).gpio != "sim":
         raise NeurorackError("--panel plays the simulated board; a hardware board has its own panel")
-    module = Module.create(args.board, args.config, args.model, args.library)
+    module = Module.create(args.board, args.config, args.model, args.library, args.backend)
     try:
         if module.profile.gpio == "sim":
             board = SimBoard(module.profile, module, module.settings.calibration)
@@ -435,6 +453,21 @@ def cmd_bench_gil(args):
     return 0
 
 
+def cmd_export(args):
+    from .model.backends import ModelFiles
+    from .model.export import export
+
+    info = export(ModelFiles.find(args.model).checkpoint, args.out, args.format, args.block, int8=args.int8)
+    print(f"{args.out}: the decoder step of {info['model_sha256'][:12]}, {info['block']} frames a step"
+          + (", int8 weights" if args.int8 else ""))
+
+
+def cmd_bench_backends(args):
+    from .bench.backends import bench_backends
+
+    _report(bench_backends(args.model, args.repeats, args.quality), args.out)
+
+
 def cmd_bench_render(args):
     from .bench.speed import bench_render
 
@@ -470,10 +503,17 @@ def parse_setting(item: str, option: str = "--set") -> tuple[str, float]:
     return name, number
 
 
-def _load(path):
+def add_backend_option(parser, default: str = "auto") -> None:
+    from .model.backends import CHOICES
+
+    parser.add_argument("--backend", choices=CHOICES, default=None if default != "auto" else "auto",
+                        help=f"inference backend (default: {default}; model/backends.py)")
+
+
+def _load(path, backend: str = "auto"):
     from . import load_model
 
-    return load_model(path)
+    return load_model(path, backend)
 
 
 def _report(result: dict, out: str) -> None:

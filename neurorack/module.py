@@ -23,6 +23,7 @@ from .engine.renderers import LocalRenderer, Renderer
 from .errors import NeurorackError
 from .hal.cv import Calibration
 from .hal.profile import BoardProfile, load_profile
+from .model.backends import CHOICES as BACKEND_CHOICES
 from .model.paths import model_path
 from .settings import Settings, load_run_config, load_settings, save_settings
 from .sounds.library import SoundLibrary
@@ -57,7 +58,7 @@ class Module:
         self.ui = Ui(self)
 
     @classmethod
-    def create(cls, board: str, config=None, model=None, library_dir=None, backend: str = "cpu",
+    def create(cls, board: str, config=None, model=None, library_dir=None, backend: str | None = None,
                persist: bool = True, threads: int = 1, live: bool = True) -> "Module":
         """Profile, stored settings, run config (overrides), model and library, ready to start.
 
@@ -65,6 +66,9 @@ class Module:
         this process's GIL while audio plays; offline (``live=False``) it runs in this process.
         """
         profile = load_profile(board)
+        backend = backend or profile.model_backend
+        if backend not in BACKEND_CHOICES:
+            raise NeurorackError(f"{profile.source}: [model] backend {backend!r} is not one of {', '.join(BACKEND_CHOICES)}")
         settings = load_settings(profile.name) if persist else Settings()
         if config:
             settings.update(load_run_config(config), str(config))

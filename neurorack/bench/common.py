@@ -10,11 +10,18 @@ import numpy as np
 
 
 def environment() -> dict:
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
 
-    return {"neurorack": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"neurorack": __version__, "python": platform.python_version(), "torch": installed("torch"),
+            "onnxruntime": installed("onnxruntime"), "numpy": np.__version__,
             "machine": platform.machine(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": " ".join(["neurorack"] + sys.argv[1:])}
 

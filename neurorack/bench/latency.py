@@ -187,8 +187,9 @@ def external(tools: Path, triggers: int, gap_s: float, rounds: int = 2) -> dict:
             "module_log_problems": [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line][:20]}
 
 
-def cold_start(runs: int = 3) -> dict:
-    """Process start to the first impact in a JACK capture, with a gate sent every 10 ms."""
+def cold_start(runs: int = 3, extra=(), on_heard=None) -> dict:
+    """Process start to the first impact in a JACK capture, with a gate sent every 10 ms.
+    `extra`: more `neurorack run` arguments; `on_heard(process)`: called once it played."""
     import jack
     from pythonosc.udp_client import SimpleUDPClient
 
@@ -208,7 +209,7 @@ def cold_start(runs: int = 3) -> dict:
         client.activate()
         osc = SimpleUDPClient("127.0.0.1", 9402)
         t0 = time.monotonic()
-        proc = _start_module(9402)
+        proc = _start_module(9402, extra)
         try:
             while "t" not in heard and time.monotonic() - t0 < 30:
                 while pending:
@@ -217,6 +218,8 @@ def cold_start(runs: int = 3) -> dict:
                         client.connect(port, inport)
                 osc.send_message("/gate/1", 1)
                 time.sleep(0.01)
+            if on_heard and "t" in heard:
+                on_heard(proc)
         finally:
             _stop(proc)
             client.deactivate()

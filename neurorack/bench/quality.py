@@ -33,14 +33,14 @@ def mrstft_distance(reference: np.ndarray, candidate: np.ndarray) -> float:
                           torch.from_numpy(reference.astype(np.float32))[None, None]))
 
 
-def bench_quality(data_dir, model_path=None, limit: int = 0) -> dict:
+def bench_quality(data_dir, model_path=None, limit: int = 0, backend: str = "auto") -> dict:
     from .. import descriptors as D
     from .. import load_model
     from ..fileio import read_audio, resample
     from ..errors import NeurorackError
     from ..train.data import scan
 
-    gen = load_model(model_path)
+    gen = load_model(model_path, backend)
     files = scan(data_dir)
     if limit:
         files = files[:limit]
@@ -67,4 +67,5 @@ def bench_quality(data_dir, model_path=None, limit: int = 0) -> dict:
                "mrstft_min": round(float(scores.min()), 4), "mrstft_max": round(float(scores.max()), 4),
                "silence_mrstft_mean": round(float(np.mean([r["silence_mrstft"] for r in rows])), 4),
                "target": "mean <= 1.6 on ../shared/data/neurorack-impacts (prototype: 2.03)"}
-    return {"summary": summary, "files": rows, "skipped": skipped, "environment": environment(), "model": os.path.relpath(gen.path)}
+    return {"summary": summary, "files": rows, "skipped": skipped, "environment": environment(),
+            "model": os.path.relpath(gen.path), "backend": gen.backend.name}

@@ -13,7 +13,7 @@ from .common import environment
 COLD_START = """
 import time, numpy as np
 import neurorack
-gen = neurorack.load_model({path!r})
+gen = neurorack.load_model({path!r}, backend="cpu")
 curves = np.tile([0.8, 0.2, 0.2, 0.6, 0.3, 0.5, 0.4], (200, 1)).astype(np.float32)
 curves[:, 0] = np.linspace(0.9, 0.0, 200)
 audio = gen.render(curves)
@@ -71,15 +71,15 @@ def bench_render(model_path=None, repeats: int = 100) -> dict:
     import torch
 
     from .. import load_model
-    from ..model.backends import TorchCPUBackend
+    from ..model.torch_backends import TorchBackend
 
     torch.set_num_threads(1)
-    gen = load_model(model_path, threads=1)
+    gen = load_model(model_path, backend="cpu", threads=1)
     traj = impact_trajectory(2.0)
     render_ms, render_p90 = _median_ms(lambda: gen.render(traj), repeats)  # traced after the first call
-    eager = TorchCPUBackend(gen.model, threads=1, trace=False)
+    model = gen.backend.model
+    eager = TorchBackend(model, threads=1, trace=False)
     eager_ms, _ = _median_ms(lambda: eager.render(traj.curves, traj.timbre, 48000), repeats)
-    model = gen.model
     x = torch.cat([torch.from_numpy(traj.curves)[None], torch.from_numpy(traj.timbre)[None, None].expand(1, traj.n_frames, -1)], -1)
     with torch.inference_mode():
         decoder_ms, _ = _median_ms(lambda: model.decoder(x, model.decoder.initial_state(1)), repeats)

@@ -21,6 +21,7 @@ gate keeps its last good impact.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -39,13 +40,13 @@ from .cpus import pin_process
 from .renderers import BuffersBusy, Publish
 
 log = logging.getLogger(__name__)
-START_TIMEOUT_S = 120.0  # importing torch on a Pi 4 from a cold SD card takes a while
+START_TIMEOUT_S = 120.0  # importing torch (the cpu backend) on a Pi 4 from a cold SD card takes a while
 RENDER_TIMEOUT_S = 5.0
 FADE_FRAMES = 10  # an impact longer than a slab is faded out over its last 0.1 s, not cut
 
 
 class RenderProcess:
-    def __init__(self, sample_rate: int = 48000, model=None, backend: str = "cpu", threads: int = 1,
+    def __init__(self, sample_rate: int = 48000, model=None, backend: str = "auto", threads: int = 1,
                  slab_seconds: float = 8.0, slabs: int = 12, nice: int = 5, cpus=None):
         self.sample_rate = sample_rate
         self.options = {"model": str(model) if model else None, "backend": backend, "threads": threads}
@@ -80,11 +81,15 @@ class RenderProcess:
         # A plain `python -m` child, not multiprocessing's spawn: spawn re-imports the caller's main
         # module in the child, which would start a second module from any unguarded script.
         parent, child = mp.Pipe()
-        options = self.options
-        command = [sys.executable, "-m", __name__, str(child.fileno()), self._shm.name, str(self.n_slabs),
-                   str(self.slab_samples), str(self.sample_rate), str(self.nice), options["model"] or "",
-                   options["backend"], str(options["threads"]), ",".join(map(str, self.cpus))]
-        self._process = subprocess.Popen(command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+        job = {"shm": self._shm.name, "slabs": self.n_slabs, "slab_samples": self.slab_samples,
+               "sample_rate": self.sample_rate, "nice": self.nice, "cpus": self.cpus, **self.options}
+        command = [sys.executable, "-m", __name__, str(child.fileno()), json.dumps(job)]
+        # numpy's BLAS and ONNX Runtime's OpenMP start a thread per core unless told: on the
+        # small matrices of one impact a pool is several times slower, and it would take the
+        # audio process's core.
+        threads = str(self.options["threads"] or 1)
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        self._process = subprocess.Popen(command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env)
         child.close()
         self._conn = parent
         if not parent.poll(START_TIMEOUT_S):
@@ -99,6 +104,10 @@ class RenderProcess:
             self._process.wait(5)
             raise NeurorackError(value)
         self.info = {"where": f"render process {self._process.pid}", "pid": self._process.pid, **value}
+        if not self.restarts:
+            for line in value.get("passed_over", []):
+                log.info("inference backend %s", line)
+            log.info("inference backend: %s (%s)", value["backend"], value["model"])
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -216,8 +225,8 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
     except Exception as exc:  # the parent shows this line and exits
         conn.send(("error", 0, f"cannot load the model: {exc}"))
         return
-    conn.send(("ready", 0, {"backend": generator.backend.name, "model": str(generator.path),
-                            "meta": generator.meta, "parameters": generator.n_parameters}))
+    conn.send(("ready", 0, {"backend": generator.backend.name, "model": str(generator.path), "meta": generator.meta,
+                            "parameters": generator.n_parameters, "passed_over": generator.backend.passed_over}))
     while True:
         try:
             message = conn.recv()
@@ -235,10 +244,10 @@ def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int
 
 
 def main(argv: list[str]) -> None:
-    fd, shm_name, n_slabs, slab_samples, sample_rate, nice, model, backend, threads, cpus = argv
-    serve(Connection(int(fd)), shm_name, int(n_slabs), int(slab_samples), int(sample_rate), int(nice),
-          {"model": model or None, "backend": backend, "threads": int(threads)},
-          [int(c) for c in cpus.split(",") if c])
+    fd, job = argv
+    job = json.loads(job)
+    serve(Connection(int(fd)), job["shm"], job["slabs"], job["slab_samples"], job["sample_rate"], job["nice"],
+          {"model": job["model"], "backend": job["backend"], "threads": job["threads"]}, job["cpus"])
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ class LocalRenderer:
     def __init__(self, generator, sample_rate: int = 48000):
         self.generator, self.sample_rate = generator, sample_rate
         self.info = {"where": "in process", "backend": generator.backend.name, "model": str(generator.path),
-                     "meta": generator.meta, "parameters": generator.n_parameters}
+                     "meta": generator.meta, "parameters": generator.n_parameters,
+                     "passed_over": generator.backend.passed_over}
 
     def render(self, traj: D.Trajectory, publish: Publish) -> None:
         out = np.empty(self.generator.n_samples(traj, self.sample_rate), np.float32)

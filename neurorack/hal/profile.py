@@ -47,6 +47,7 @@ class BoardProfile:
     encoder: dict = field(default_factory=dict)
     display: dict = field(default_factory=dict)
     source: str = ""
+    model_backend: str = "auto"  # [model] backend: the inference backend's name (checked where it is opened)
 
 
 def hardware_dir() -> Path:
@@ -136,4 +137,9 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
     display = dict(data.get("display", {"driver": "none"}))
     if display.get("driver", "none") not in DISPLAYS:
         fail(f"unknown display {display.get('driver')!r}; known: {', '.join(DISPLAYS)}")
-    return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, adc_gates, encoder, display, source)
+    model = data.get("model", {})
+    backend = model.get("backend", "auto") if isinstance(model, dict) else None
+    if not isinstance(backend, str):
+        fail("[model] backend must be a backend's name, e.g. \"onnx\"")
+    return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, adc_gates, encoder, display, source,
+                        backend)

@@ -1,109 +1,150 @@
-"""Inference backends: one small interface, a CPU implementation now, TensorRT on a Jetson next.
+"""Inference backends: one small interface, four implementations, chosen by name or by ``auto``.
 
-A backend takes validated curves (T, 7) and a timbre code (16,) and returns mono
-float32 audio. It owns threads, device and compilation; callers never touch torch.
+A backend takes validated curves (T, 7) and a timbre code (16,) and returns mono float32
+audio. It owns threads, device and compilation; callers never touch torch or ONNX Runtime.
+
+| name       | decoder                               | synthesiser          | needs                          |
+|------------|---------------------------------------|----------------------|--------------------------------|
+| `onnx`     | ONNX Runtime, CPU (decoder.onnx)      | numpy                | onnxruntime (no torch at all)  |
+| `cpu`      | torch on the CPU (model.pt)           | torch                | torch                          |
+| `cuda`     | torch on a CUDA device                | torch, on the GPU    | torch with CUDA                |
+| `tensorrt` | a TensorRT engine built on the device | torch, on the GPU    | torch_tensorrt, a CUDA device  |
+
+``auto`` takes the first of tensorrt, cuda, onnx, cpu that loads, and logs one line for each
+it passes over saying why. It asks cheap questions first (is the package installed, is there
+a GPU device node) so that a Pi never imports torch only to learn it has no GPU.
+
+This module imports neither torch nor onnxruntime: the implementations load on demand.
 """
 from __future__ import annotations
 
-from typing import Protocol
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
 
 import numpy as np
-import torch
 
-from .impact_model import ImpactModel
+from ..errors import NeurorackError
+from .paths import default_models_dir
+
+log = logging.getLogger(__name__)
+NAMES = ("tensorrt", "cuda", "onnx", "cpu")  # also auto's order: fastest first
+CHOICES = ("auto",) + NAMES
+CHECKPOINT_FILE = "model.pt"
+ONNX_FILE = "decoder.onnx"
 
 
 class InferenceBackend(Protocol):
     name: str
+    n_parameters: int
+    meta: dict
+    passed_over: list[str]  # auto: "backend: why not" for each backend tried before this one
 
     def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray: ...
 
-    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
+    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int,
+                      head_frames: int) -> Iterator[np.ndarray]:
         """Yield the same audio as ``render`` in two pieces, the head first."""
 
 
-class _AlignedRender(torch.nn.Module):
-    def __init__(self, model: ImpactModel, sample_rate: int):
-        super().__init__()
-        self.model = model
-        self.sample_rate = sample_rate
-
-    def forward(self, curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
-        return self.model.render_aligned(curves, timbre, self.sample_rate)
+class BackendUnavailable(NeurorackError):
+    """This backend cannot run here; the message is the one-line reason."""
 
 
-class TorchCPUBackend:
-    """PyTorch on the CPU. ``threads`` caps intra-op threads (1 on a module, so audio keeps a core).
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a model's files are: the torch checkpoint and its ONNX export (either may be absent)."""
 
-    A length rendered a second time is traced into a TorchScript graph (no Python per op,
-    ~15 % faster); lengths are padded up to ``bucket`` frames with copies of the last frame,
-    which a causal model ignores, so a few graphs serve every impact. The first render of a
-    length stays eager: tracing costs ~0.4 s, which a cold start should not pay.
+    checkpoint: Path
+    onnx: Path
+
+    @classmethod
+    def find(cls, path=None) -> "ModelFiles":
+        """A model folder, a checkpoint or an ONNX file (None: the shipped models/default)."""
+        if isinstance(path, ModelFiles):
+            return path
+        path = Path(path) if path else default_models_dir() / "default"
+        if path.is_dir():
+            return cls(path / CHECKPOINT_FILE, path / ONNX_FILE)
+        if path.suffix == ".onnx":
+            return cls(path.with_name(CHECKPOINT_FILE), path)
+        return cls(path, path.with_name(ONNX_FILE))
+
+    @property
+    def shown(self) -> Path:
+        """The file a user knows the model by."""
+        return self.checkpoint if self.checkpoint.exists() or not self.onnx.exists() else self.onnx
+
+
+def gpu_present() -> str | None:
+    """Why there is no NVIDIA GPU, or None when there may be one (device nodes, not drivers: cheap)."""
+    if Path("/etc/nv_tegra_release").exists() or Path("/dev/nvidia0").exists() or Path("/dev/nvgpu").exists():
+        return None
+    return "no NVIDIA GPU (no /dev/nvidia0, not a Jetson)"
+
+
+def _need(module: str, why: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise BackendUnavailable(f"{module} is not installed{why}")
+
+
+def _open_onnx(files: ModelFiles, threads, **options):
+    _need("onnxruntime", " (pip install onnxruntime)")
+    from .onnx_backend import OnnxBackend
+
+    return OnnxBackend(files, threads=threads)
+
+
+def _open_cpu(files: ModelFiles, threads, **options):
+    _need("torch", " (the 'torch' extra)")
+    from .torch_backends import TorchBackend
+
+    return TorchBackend.load(files, "cpu", threads=threads, **options)
+
+
+def _open_cuda(files: ModelFiles, threads, **options):
+    _need("torch", " (the 'torch' extra, or the Jetson's own)")
+    reason = gpu_present()
+    if reason:
+        raise BackendUnavailable(reason)
+    from .torch_backends import TorchBackend
+
+    return TorchBackend.load(files, "cuda", threads=threads, **options)
+
+
+def _open_tensorrt(files: ModelFiles, threads, **options):
+    _need("torch_tensorrt", " (JetPack's, or NVIDIA's index)")
+    reason = gpu_present()
+    if reason:
+        raise BackendUnavailable(reason)
+    from .tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend.load(files, threads=threads, **options)
+
+
+OPENERS = {"onnx": _open_onnx, "cpu": _open_cpu, "cuda": _open_cuda, "tensorrt": _open_tensorrt}
+
+
+def open_backend(name: str, path=None, threads: int | None = None, **options) -> InferenceBackend:
+    """The backend `name` for the model at `path`; ``auto``: the first of NAMES that loads.
+
+    Raises BackendUnavailable with the reason (for auto: every backend's reason, in one line).
+    `options` go to torch backends (``trace``) and TensorRT (``cache_dir``, ``fp16``).
     """
-
-    name = "cpu"
-
-    def __init__(self, model: ImpactModel, threads: int | None = None, trace: bool = True, bucket: int = 25):
-        self.model = model.eval().cpu()
-        if threads:
-            torch.set_num_threads(threads)
-        self.trace = trace
-        self.bucket = bucket
-        self._seen: set[tuple[int, int]] = set()
-        self._graphs: dict[tuple[int, int], torch.jit.ScriptModule] = {}
-
-    @torch.inference_mode()
-    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray:
-        n = len(curves)
-        padded = -(-n // self.bucket) * self.bucket
-        c = np.ascontiguousarray(curves, dtype=np.float32)
-        if padded > n:
-            c = np.concatenate([c, np.repeat(c[-1:], padded - n, axis=0)])
-        c_t = torch.from_numpy(c).unsqueeze(0)
-        t_t = torch.from_numpy(np.ascontiguousarray(timbre, dtype=np.float32)).unsqueeze(0)
-        key = (padded, sample_rate)
-        graph = self._graphs.get(key)
-        if graph is None and self.trace and key in self._seen:
-            graph = self._graphs[key] = self._compile(c_t, t_t, sample_rate)
-        self._seen.add(key)
-        audio = graph(c_t, t_t) if graph is not None else self.model.render_aligned(c_t, t_t, sample_rate)
-        return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].numpy()
-
-    @torch.inference_mode()
-    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
-        """The same audio as ``render``, in two pieces: the first `head_frames` frames' worth, then
-        the rest. The model streams (its state carries over), so the pieces join exactly; a module
-        can play the head while the rest is rendered. Eager: no graph is compiled here."""
-        c = torch.from_numpy(np.ascontiguousarray(curves, dtype=np.float32)).unsqueeze(0)
-        t = torch.from_numpy(np.ascontiguousarray(timbre, dtype=np.float32)).unsqueeze(0)
-        padded = torch.cat([c, c[:, -1:]], dim=1)  # as render_aligned: one frame of look-ahead
-        skip = self.model.synth(sample_rate).samples_per_frame
-        state = self.model.initial_state(1, sample_rate)
-        split = min(head_frames, len(curves)) + 1
-        for piece in (padded[:, :split], padded[:, split:]):
-            if piece.shape[1] == 0:
-                continue
-            audio, state = self.model(piece, t, state, sample_rate)
-            yield audio[0, skip:].numpy()
-            skip = 0
-
-    def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
-        import warnings
-
-        # The frame counter is 0 for a one-shot render, so the tracer's constant is right. TorchScript is
-        # deprecated from torch 2.10 on but works; torch.export is the way forward for the Jetson backend.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(_AlignedRender(self.model, sample_rate), (curves, timbre), check_trace=False)
-            return torch.jit.freeze(traced.eval())
-
-
-BACKENDS = {"cpu": TorchCPUBackend}
-
-
-def create_backend(name: str, model: ImpactModel, **options) -> InferenceBackend:
-    try:
-        return BACKENDS[name](model, **options)
-    except KeyError:
-        raise ValueError(f"unknown inference backend {name!r}; available: {', '.join(BACKENDS)}") from None
+    if name not in CHOICES:
+        raise NeurorackError(f"unknown inference backend {name!r}; choose one of {', '.join(CHOICES)}")
+    files = ModelFiles.find(path)
+    if name != "auto":
+        return OPENERS[name](files, threads, **options)
+    reasons = []
+    for candidate in NAMES:
+        try:
+            backend = OPENERS[candidate](files, threads, **options)
+        except BackendUnavailable as exc:
+            reasons.append(f"{candidate}: {exc}")
+            continue
+        backend.passed_over = reasons  # auto's log lines, said by whoever shows the backend
+        return backend
+    raise BackendUnavailable("no inference backend can run here (" + "; ".join(reasons) + ")")

@@ -44,7 +44,8 @@ class CausalDecoder(nn.Module):
         self.out = nn.Linear(channels, n_outputs)
 
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
-        return [torch.zeros(batch, b.context, self.channels) for b in self.blocks]
+        device = self.inp.weight.device
+        return [torch.zeros(batch, b.context, self.channels, device=device) for b in self.blocks]
 
     def forward(self, x: torch.Tensor, state: list[torch.Tensor]):
         """x (B, T, n_inputs) -> (B, T, n_outputs), new state."""

@@ -17,25 +17,22 @@ import numpy as np
 from .. import descriptors as D
 from ..errors import NeurorackError
 from ..fileio import resample
-from ..synth.frames import SYNTH_FRAME_RATE
-from .backends import create_backend
-from .checkpoint import default_checkpoint, load_checkpoint
+from ..synth.grid import SYNTH_FRAME_RATE
+from .backends import InferenceBackend, ModelFiles, open_backend
+from .streaming import HEAD_FRAMES
 
 log = logging.getLogger(__name__)
-HEAD_FRAMES = 25  # 0.25 s: rendered first (~2.5 ms on a desktop core), played while the rest renders
 
 
 class ImpactGenerator:
-    def __init__(self, model, payload: dict, path: Path, backend: str = "cpu", threads: int | None = None,
-                 **options):
-        self.model = model
+    def __init__(self, backend: InferenceBackend, path: Path):
+        self.backend = backend
         self.path = Path(path)
-        self.meta = payload.get("meta", {})
-        self.backend = create_backend(backend, model, threads=threads, **options)
+        self.meta = backend.meta
 
     @property
     def n_parameters(self) -> int:
-        return self.model.parameter_count()
+        return self.backend.n_parameters
 
     def render(self, descriptors, sample_rate: int = 48000, timbre=None) -> np.ndarray:
         """Render a trajectory: a (T, 7) array in ``descriptors.NAMES`` order, the analyse JSON
@@ -101,11 +98,9 @@ def as_trajectory(descriptors, timbre=None) -> D.Trajectory:
     return D.trajectory_from_array(descriptors, timbre)
 
 
-def load_model(path=None, backend: str = "cpu", threads: int | None = None, **options) -> ImpactGenerator:
-    """Load a checkpoint (default: the shipped models/default/model.pt) behind an inference backend
-    (`options` go to the backend, e.g. ``trace=False``)."""
-    path = Path(path) if path else default_checkpoint()
-    if path.is_dir():
-        path = path / "model.pt"
-    model, payload = load_checkpoint(path)
-    return ImpactGenerator(model, payload, path, backend, threads, **options)
+def load_model(path=None, backend: str = "auto", threads: int | None = None, **options) -> ImpactGenerator:
+    """Load a model (default: the shipped models/default) behind an inference backend
+    (model/backends.py: auto, onnx, cpu, cuda, tensorrt). `path` is a model folder, its
+    model.pt or its decoder.onnx; `options` go to the backend, e.g. ``trace=False``."""
+    files = ModelFiles.find(path)
+    return ImpactGenerator(open_backend(backend, files, threads, **options), files.shown)

@@ -1,6 +1,7 @@
 """Where models live, without importing torch (the audio process asks this too)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def installed_models() -> list[str]:
     """The model folders under the models folder that hold a checkpoint."""
     root = default_models_dir()
     return sorted(p.name for p in root.iterdir() if (p / "model.pt").is_file()) if root.is_dir() else []
+
+
+def checkpoint_sha256(path) -> str:
+    """The SHA-256 of a checkpoint file: what an export or a built engine records as its source."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .. import descriptors as D
-from .frames import SYNTH_FRAME_RATE, FrameGrid, frames_to_audio
+from .frames import frames_to_audio
+from .grid import SYNTH_FRAME_RATE, FrameGrid
 from .noise import FilteredNoise
 from .partials import ModalPartials
 from .reverb import StatisticalReverb
@@ -48,7 +49,7 @@ class ImpactSynth(nn.Module):
         return {
             "partials": self.partials.initial_state(batch),
             "reverb": self.reverb.initial_state(batch),
-            "tail": torch.zeros(batch, self.grid.hop),
+            "tail": torch.zeros(batch, self.grid.hop, device=self.partials.start_phase.device),
             "frame": torch.zeros((), dtype=torch.long),
         }
 

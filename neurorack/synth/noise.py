@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .frames import FrameGrid, band_interpolation, centre_shift, noise_table, power_weights
+from .frames import table
+from .grid import FrameGrid, band_interpolation, centre_shift, noise_table, power_weights
 from .scaling import exp_sigmoid
 
 
@@ -16,11 +17,11 @@ class FilteredNoise(nn.Module):
         self.table_frames = table_frames
         # Band gains to per-bin gains, each bin's column twice: the gains come out interleaved
         # like the (re, im) spectra they multiply, which avoids a slow broadcast.
-        self.register_buffer("interp", band_interpolation(n_bands, grid).repeat_interleave(2, dim=1), persistent=False)
-        table = noise_table(grid, table_frames) * centre_shift(grid).unsqueeze(-1)
+        self.register_buffer("interp", table(band_interpolation(n_bands, grid)).repeat_interleave(2, dim=1), persistent=False)
+        frames = table(noise_table(grid, table_frames)) * table(centre_shift(grid)).unsqueeze(-1)
         # Stored twice over, so that any run of up to table_frames frames is a slice, not a gather.
-        self.register_buffer("table", torch.cat([table, table]), persistent=False)
-        self.register_buffer("power_weights", power_weights(grid).repeat_interleave(2) / 2, persistent=False)
+        self.register_buffer("table", torch.cat([frames, frames]), persistent=False)
+        self.register_buffer("power_weights", table(power_weights(grid)).repeat_interleave(2) / 2, persistent=False)
 
     def get_controls(self, raw: torch.Tensor) -> dict:
         """Per-bin magnitudes of the noise filter, (B, T, 2 * bins), each repeated for re and im."""
@@ -31,7 +32,7 @@ class FilteredNoise(nn.Module):
         start = int(frame_index + offset) % self.table_frames
         if n_frames <= self.table_frames:
             return self.table[start:start + n_frames]
-        return self.table[(start + torch.arange(n_frames)) % self.table_frames]
+        return self.table[(start + torch.arange(n_frames, device=self.table.device)) % self.table_frames]
 
     def get_power(self, controls: dict) -> torch.Tensor:
         """Expected mean power (B, T) of the shaped noise."""

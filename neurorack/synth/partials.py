@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .frames import SYNTH_FRAME_RATE, FrameGrid, decaying_sum
+from .frames import decaying_sum
+from .grid import SYNTH_FRAME_RATE, FrameGrid
 from .scaling import exp_sigmoid, log_range, t60_to_log_decay
 
 KERNEL_HALF_WIDTH = 4  # bins each side of a partial: the first omitted Hann sidelobe is below -50 dB
@@ -41,8 +42,8 @@ class ModalPartials(nn.Module):
     def initial_state(self, batch: int) -> dict:
         return {
             "phase": self.start_phase.expand(batch, -1).clone(),
-            "freq": torch.zeros(batch, self.n_partials, dtype=torch.float64),
-            "amp": torch.zeros(batch, self.n_partials, dtype=torch.float64),
+            "freq": torch.zeros(batch, self.n_partials, dtype=torch.float64, device=self.start_phase.device),
+            "amp": torch.zeros(batch, self.n_partials, dtype=torch.float64, device=self.start_phase.device),
         }
 
     def get_controls(self, raw: torch.Tensor, f0_hz: torch.Tensor) -> dict:
@@ -94,7 +95,7 @@ class ModalPartials(nn.Module):
         # Scatter into bins -L+1 .. n_bins-1 (real and imaginary interleaved), then fold the
         # negative bins back: a real signal's spectrum at bin k is P(k) + conj(P(-k)).
         idx = ((base * 2.0).unsqueeze(-1) + self.offset_index).long().reshape(b, f, -1)  # float: int64 adds are slow
-        flat = torch.zeros(b, f, 2 * (self.grid.n_bins + KERNEL_HALF_WIDTH), dtype=re.dtype)
+        flat = torch.zeros(b, f, 2 * (self.grid.n_bins + KERNEL_HALF_WIDTH), dtype=re.dtype, device=re.device)
         flat.scatter_add_(-1, idx, re.reshape(b, f, -1))
         flat[..., 1:].scatter_add_(-1, idx, im.reshape(b, f, -1))  # imaginary parts sit one place on
         spec = flat.view(b, f, -1, 2)

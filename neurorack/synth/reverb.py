@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .. import descriptors as D
-from .frames import FrameGrid, band_interpolation, band_pooling, decaying_sum
+from .frames import decaying_sum, table
+from .grid import FrameGrid, band_interpolation, band_pooling
 from .scaling import exp_sigmoid, log_range, t60_to_log_decay
 
 DESCRIPTOR_RATE = D.FRAME_RATE
@@ -25,12 +26,12 @@ class StatisticalReverb(nn.Module):
         self.n_bands = n_bands
         self.n_raw = n_bands + 1  # decay time per band, wet gain
         # Pools |X|^2 from interleaved (re, im) pairs: each bin's row appears twice.
-        pool = band_pooling(n_bands, grid).T.repeat_interleave(2, dim=0) / grid.hop
+        pool = table(band_pooling(n_bands, grid)).T.repeat_interleave(2, dim=0) / grid.hop
         self.register_buffer("pool", pool.contiguous(), persistent=False)
-        self.register_buffer("interp", band_interpolation(n_bands, grid).repeat_interleave(2, dim=1), persistent=False)
+        self.register_buffer("interp", table(band_interpolation(n_bands, grid)).repeat_interleave(2, dim=1), persistent=False)
 
     def initial_state(self, batch: int) -> torch.Tensor:
-        return torch.zeros(batch, self.n_bands, dtype=torch.float64)
+        return torch.zeros(batch, self.n_bands, dtype=torch.float64, device=self.pool.device)
 
     def get_controls(self, raw: torch.Tensor) -> dict:
         t60 = log_range(raw[..., :-1], 0.1, 8.0)

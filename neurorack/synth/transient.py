@@ -11,7 +11,8 @@ import math
 import torch
 from torch import nn
 
-from .frames import FrameGrid, band_interpolation, centre_shift, power_weights
+from .frames import table
+from .grid import FrameGrid, band_interpolation, centre_shift, power_weights
 from .scaling import exp_sigmoid, log_range
 
 
@@ -21,13 +22,13 @@ class Transient(nn.Module):
         self.grid = grid
         self.n_raw = n_bands + 2  # spectral shape, gain, decay time
         # The frame-centre shift rides on the band-to-bin matrix.
-        self.register_buffer("interp", band_interpolation(n_bands, grid) * centre_shift(grid), persistent=False)
+        self.register_buffer("interp", table(band_interpolation(n_bands, grid) * centre_shift(grid)), persistent=False)
         theta = 2 * math.pi * torch.arange(grid.n_bins, dtype=torch.float64) / grid.n_fft
         self.register_buffer("cos", torch.cos(theta).float(), persistent=False)
         self.register_buffer("sin", torch.sin(theta).float(), persistent=False)
-        self.register_buffer("alternating", centre_shift(grid), persistent=False)
+        self.register_buffer("alternating", table(centre_shift(grid)), persistent=False)
         # Mean square over one frame of n_fft samples = sum(|X|^2 * w) / n_fft.
-        self.register_buffer("power_weights", power_weights(grid) / grid.n_fft, persistent=False)
+        self.register_buffer("power_weights", table(power_weights(grid)) / grid.n_fft, persistent=False)
 
     def get_controls(self, raw: torch.Tensor) -> dict:
         shape = exp_sigmoid(raw[..., :-2]) @ self.interp
