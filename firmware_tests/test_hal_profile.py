@@ -8,13 +8,13 @@ from neurorack.hal.profile import ProfileError, available_profiles, load_profile
 
 def test_every_shipped_profile_loads():
     names = available_profiles()
-    assert {"pi-mcp3208", "pi-ads1115", "jetson-nano", "sim"} <= set(names)
+    assert {"pi-mcp3208", "pi-ads1115", "jetson-orin-nano", "sim"} <= set(names)
     for name in names:
         profile = load_profile(name)
         assert [cv.number for cv in profile.cv] == [1, 2, 3, 4]
         assert set(profile.gates) == {1, 2}
     assert load_profile("pi-mcp3208").adc["chip"] == "mcp3208"
-    assert load_profile("jetson-nano").gpio == "jetson"
+    assert load_profile("jetson-orin-nano").gpio == "jetson"
 
 
 def base():

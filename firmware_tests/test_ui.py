@@ -160,7 +160,7 @@ def test_settings_level_applies_live(module, ui):
 
 def test_status_and_about_say_what_runs(module, ui):
     status, about = module.status(), module.about()
-    assert status["Inference"].startswith("cpu") and status["Model"].startswith("default")
+    assert status["Inference"].startswith("onnx") and status["Model"].startswith("default")  # auto, no GPU here
     assert status["Memory"].endswith("MB") or "MB+" in status["Memory"]
     assert about["neurorack"] and about["Board"] == "sim"
 

@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--model")
     bb.add_argument("--repeats", type=int, default=100)
     bb.add_argument("--quality", metavar="DIR", help="also MR-STFT of each model variant over this folder of audio")
+    bb.add_argument("--no-module", action="store_true", help="skip the running module's start and memory (needs jackd)")
     bb.set_defaults(func=cmd_bench_backends)
     bg = bsub.add_parser("gil", help="a real-time thread's wait for the GIL beside the screen's drawing, pinned or not")
     bg.add_argument("--out", default="bench-gil.json")
@@ -465,7 +466,7 @@ def cmd_export(args):
 def cmd_bench_backends(args):
     from .bench.backends import bench_backends
 
-    _report(bench_backends(args.model, args.repeats, args.quality), args.out)
+    _report(bench_backends(args.model, args.repeats, args.quality, module=not args.no_module), args.out)
 
 
 def cmd_bench_render(args):
