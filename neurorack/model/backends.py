@@ -19,7 +19,6 @@ This module imports neither torch nor onnxruntime: the implementations load on d
 from __future__ import annotations
 
 import importlib.util
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -29,11 +28,11 @@ import numpy as np
 from ..errors import NeurorackError
 from .paths import default_models_dir
 
-log = logging.getLogger(__name__)
 NAMES = ("tensorrt", "cuda", "onnx", "cpu")  # also auto's order: fastest first
 CHOICES = ("auto",) + NAMES
 CHECKPOINT_FILE = "model.pt"
 ONNX_FILE = "decoder.onnx"
+EXPORT_FORMAT, EXPORT_VERSION = "neurorack-decoder-step", 1  # what export.py writes into each file
 
 
 class InferenceBackend(Protocol):

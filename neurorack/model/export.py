@@ -29,12 +29,11 @@ from torch import nn
 from .. import descriptors as D
 from ..errors import NeurorackError
 from ..fileio import atomic_open
+from .backends import EXPORT_FORMAT, EXPORT_VERSION
 from .checkpoint import load_checkpoint
 from .impact_model import ImpactModel
 from .paths import checkpoint_sha256
 
-FORMAT = "neurorack-decoder-step"
-VERSION = 1
 DEFAULT_BLOCK = 64  # frames: the head (25 + 1 of look-ahead) fits one block; fewer calls than 32 (docs/benchmarks.md)
 FORMATS = ("onnx", "exported-program")
 
@@ -68,7 +67,7 @@ def describe(model: ImpactModel, checkpoint: Path, payload: dict, block: int) ->
     """What an export records about its source (as strings: ONNX metadata holds strings)."""
     meta = payload.get("meta", {})
     return {
-        "format": FORMAT, "version": str(VERSION), "block": str(block),
+        "format": EXPORT_FORMAT, "version": str(EXPORT_VERSION), "block": str(block),
         "model_sha256": checkpoint_sha256(checkpoint),
         "config": json.dumps(model.config.to_dict()),
         "parameters": str(model.parameter_count()),
@@ -158,6 +157,6 @@ def load_program(path):
         info = json.loads(extra["neurorack.json"] or "{}")
     except Exception as exc:  # torch raises many classes for a bad archive
         raise NeurorackError(f"{path} is corrupt or not an exported program ({type(exc).__name__})") from None
-    if info.get("format") != FORMAT:
+    if info.get("format") != EXPORT_FORMAT:
         raise NeurorackError(f"{path} is not a neurorack decoder export")
     return program, info

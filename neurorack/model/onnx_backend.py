@@ -14,10 +14,8 @@ import numpy as np
 
 from ..synth.numpy_synth import NumpyImpactSynth
 from . import streaming
-from .backends import BackendUnavailable, ModelFiles
+from .backends import EXPORT_FORMAT, EXPORT_VERSION, BackendUnavailable, ModelFiles
 from .paths import checkpoint_sha256
-
-FORMAT, VERSION = "neurorack-decoder-step", "1"  # as export.py writes (which imports torch)
 
 
 class OnnxBackend:
@@ -45,11 +43,11 @@ class OnnxBackend:
             first = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__
             raise BackendUnavailable(f"{path} is corrupt or not an ONNX model ({first})") from None
         info = self.session.get_modelmeta().custom_metadata_map
-        if info.get("neurorack.format") != FORMAT:
+        if info.get("neurorack.format") != EXPORT_FORMAT:
             raise BackendUnavailable(f"{path} is not a neurorack decoder export")
-        if info.get("neurorack.version") != VERSION:
+        if info.get("neurorack.version") != str(EXPORT_VERSION):
             raise BackendUnavailable(f"{path} is a decoder export of version {info.get('neurorack.version')}; "
-                                     f"this neurorack reads version {VERSION}: export it again")
+                                     f"this neurorack reads version {EXPORT_VERSION}: export it again")
         if files.checkpoint.is_file() and checkpoint_sha256(files.checkpoint) != info.get("neurorack.model_sha256"):
             raise BackendUnavailable(f"{path} was exported from another checkpoint than {files.checkpoint}: "
                                      f"export it again (neurorack export --format onnx --out {path})")
