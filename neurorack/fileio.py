@@ -103,6 +103,18 @@ def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
     return path
 
 
+def set_aside(path: Path) -> Path:
+    """Rename a file that failed validation to NAME.corrupt (NAME.corrupt.2, ... when that is
+    taken: an earlier one kept aside is never overwritten); returns the new path."""
+    for n in range(1, 1000):
+        aside = path.with_name(path.name + (".corrupt" if n == 1 else f".corrupt.{n}"))
+        if not aside.exists():
+            os.rename(path, aside)
+            _fsync_dir(path.parent)
+            return aside
+    raise OSError(0, f"{path}: 999 files already set aside")
+
+
 def read_json(path: str | os.PathLike, what: str = "file"):
     """A JSON file's value, or NeurorackError naming the file: unreadable, over
     MAX_JSON_BYTES, not UTF-8, not JSON, or nested too deeply. NaN/Infinity are refused."""

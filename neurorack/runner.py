@@ -20,6 +20,7 @@ from . import logs
 from .engine.audio import AudioOutput, AudioWedged
 from .engine.cpus import pin_process
 from .hal.sim import SimBoard, SimEvent
+from .errors import NeurorackError
 from .module import Module
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,11 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     if panel_port is not None:
         from .ui.panel import Panel
 
-        panel = Panel(module, board, display.device if display else None, panel_host).start(panel_port)
+        try:
+            panel = Panel(module, board, display.device if display else None, panel_host).start(panel_port)
+        except NeurorackError as exc:  # a port in use: the module plays on without its panel
+            log.error("%s; playing without the virtual panel", exc)
+    if panel is not None:
         if panel.pairing:
             log.info("virtual panel on %s:%d: pair a browser with http://ADDRESS:%d/?pair=%s (code also on the "
                      "Status screen)", panel_host, panel.port, panel.port, panel.pairing)
