@@ -45,7 +45,7 @@ def one_clear_line(result, phrase):
     (["run", "--duration", "-3"], "--duration: -3 is outside"),
     (["run", "--duration", "inf"], "--duration: inf is outside"),
     (["run", "--duration", "1e300", "--record", "{tmp}/x.wav", "--events", "{events}"], "--duration: 1e300 is outside"),
-    (["run", "--duration", "9000", "--record", "{tmp}/x.wav", "--events", "{events}"], "--record renders at most 3600 s"),
+    (["run", "--duration", "900", "--record", "{tmp}/x.wav", "--events", "{events}"], "--record renders at most 600 s"),
     (["run", "--panel-host", "0.0.0.0"], "--panel-host offers the virtual panel: give --panel too"),
     (["train", "{tmp}", "--out", "{tmp}/m.pt", "--lr", "nan"], "--lr: nan is outside"),
     (["train", "{tmp}", "--out", "{tmp}/m.pt", "--consistency", "inf"], "--consistency: inf is outside"),
@@ -245,3 +245,17 @@ def test_folders_made_for_a_write_are_synced_into_their_parents(tmp_path, monkey
     monkeypatch.setattr(fileio, "_fsync_dir", lambda folder: (synced.append(folder), real(folder)))
     fileio.write_json(tmp_path / "a" / "b" / "c.json", {})
     assert tmp_path in synced and tmp_path / "a" in synced and tmp_path / "a" / "b" in synced
+
+
+@pytest.mark.parametrize("toml, phrase", [
+    ('adc = {chip = "sim"}\ncv = [{input = 1, channel = 0, gain = "x"}]', "CV input 1: gain must be a finite number"),
+    ('adc = {chip = "sim"}\ncv = [{input = 1, channel = 0, gain = nan}]', "gain must be a finite number"),
+    ('adc = {chip = "sim"}\ncv = [1, 2]', "wrong type"),
+    ('adc = {chip = "sim"}\ngate = [{input = "one", pin = 5}]', "gate input number 'one' is not 1..64"),
+    ('adc = {chip = "sim"}\ncv = [{input = 99999999999, channel = 0}]', "is not 1..64"),
+    ('adc = "sim"', "wrong type"),
+])
+def test_a_board_profile_with_wrong_types_is_one_clear_line(tmp_path, toml, phrase):
+    path = tmp_path / "odd.toml"
+    path.write_text(toml)
+    one_clear_line(cli("run", "--board", path, "--duration", "1"), phrase)

@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import NeurorackError
 
 log = logging.getLogger("neurorack")
-MAX_RECORD_S = 3600  # run --record: the longest render (the output buffer is 14 MB a minute at 48 kHz)
+MAX_RECORD_S = 600  # run --record: the longest render (its buffer is 11 MB a minute at 48 kHz: ~350 MB peak)
 OUTPUT_FILES = ("out", "plot", "record")  # options that name a file to write: checked before any work
 
 
