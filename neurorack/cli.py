@@ -218,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--runs", type=_integer(1, 1000), default=5)
     bg.add_argument("--seconds", type=_number(0.1, 3600.0), default=10.0)
     bg.set_defaults(func=cmd_bench_gil)
+    ba = bsub.add_parser("abuse", help="floods and fuzz (OSC, HTTP) against a live sim module: lines, tracebacks, gates")
+    ba.add_argument("--out", default="bench-abuse.json")
+    ba.add_argument("--flood", type=_integer(0, 10_000_000), default=40_000, help="OSC flood messages")
+    ba.add_argument("--fuzz", type=_integer(0, 10_000_000), default=20_000, help="random and malformed OSC packets")
+    ba.add_argument("--http", type=_integer(0, 1_000_000), default=3_000, help="hostile HTTP requests")
+    ba.add_argument("--gates", type=_integer(1, 1000), default=5, help="gates played and checked afterwards")
+    ba.add_argument("--seed", type=_integer(0, 2 ** 32 - 1), default=0)
+    ba.set_defaults(func=cmd_bench_abuse)
     return p
 
 
@@ -478,6 +486,14 @@ def cmd_bench_gil(args):
 
     result = run(args.out, args.runs, args.seconds)
     print(json.dumps(result["summary"], indent=1))
+    return 0
+
+
+def cmd_bench_abuse(args):
+    from .bench.abuse import run
+
+    result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "log_sample")}, indent=1))
     return 0
 
 
