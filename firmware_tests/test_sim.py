@@ -264,3 +264,24 @@ def test_odd_numbers_in_osc_are_refused_or_bounded(address, value, capsys):
     assert sink.calls[-1] == ("gate", 1, True, None)
     assert all(c[0] != "encoder" or abs(c[1]) <= 64 for c in sink.calls)
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_osc_storm_is_cut_to_the_rate_limit_before_parsing(caplog):
+    from neurorack.bench.abuse import send_udp
+    from neurorack.hal import osc
+
+    logs.reset()
+    sink = Recorder()
+    board = SimBoard(load_profile("sim"), sink)
+    port = board.start_osc(0)
+    server = board._server
+    try:
+        t0 = time.monotonic()
+        send_udp(port, [_bundle(None, "/cv/2", 1.0)] * 8000, per_ms=8)  # about 8000 a second
+        elapsed = time.monotonic() - t0
+        time.sleep(0.3)
+    finally:
+        board.close()
+    assert server.dropped > 1000
+    assert len(sink.calls) <= osc.BURST + osc.MAX_RATE * (elapsed + 0.3) + 50
+    assert sum("dropping the excess" in r.getMessage() for r in caplog.records) <= elapsed + 2

@@ -10,7 +10,8 @@ The receiving thread never sleeps on input (python-osc's own dispatch sleeps unt
 timetag, which let one far-future bundle silence the module): a bundle due now or in the past
 plays at once; one due up to ``MAX_AHEAD_S`` ahead is scheduled on a timer thread (at most
 ``MAX_PENDING`` waiting); beyond that it is refused with one line. A malformed packet, or one
-whose handler fails, costs one rate-limited line (``logs.warn``), never a traceback.
+whose handler fails, costs one rate-limited line (``logs.warn``), never a traceback. Beyond
+``MAX_RATE`` packets a second (after a burst of ``BURST``) the excess is dropped unparsed.
 
 >>> server = StampedOSCServer(("127.0.0.1", 9000), dispatcher)
 >>> server.serve_forever()            # in a handler: server.arrival_ns
@@ -39,6 +40,10 @@ SO_TIMESTAMPNS = 35
 TIMESPEC = struct.Struct("@ll")
 MAX_AHEAD_S = 10.0  # a bundle timed further ahead than this is refused
 MAX_PENDING = 256  # scheduled bundles' messages waiting at once; more are refused
+# A storm is cut before parsing: packets beyond this rate (after a burst) are dropped and counted,
+# so a flood cannot hold the GIL the audio callback needs. A controller sends far fewer.
+MAX_RATE = 2000  # packets per second
+BURST = 500
 
 
 class StampedOSCServer(BlockingOSCUDPServer):
@@ -52,6 +57,8 @@ class StampedOSCServer(BlockingOSCUDPServer):
         self._wake = threading.Condition()
         self._closed = False
         self._local = threading.local()
+        self._tokens, self._refilled = float(BURST), time.monotonic()
+        self.dropped = 0
         _quiet_python_osc()
         super().__init__(address, dispatcher)
         self.stamped = False  # elsewhere than Linux, 35 means something else: the read time it is
@@ -85,6 +92,14 @@ class StampedOSCServer(BlockingOSCUDPServer):
     def finish_request(self, request, client_address) -> None:
         """Parse and dispatch one datagram without ever waiting on it."""
         data = request[0]
+        now = time.monotonic()
+        self._tokens = min(float(BURST), self._tokens + (now - self._refilled) * MAX_RATE)
+        self._refilled = now
+        if self._tokens < 1.0:
+            self.dropped += 1
+            warn(log, "osc-storm", "OSC: more than %d packets a second; dropping the excess", MAX_RATE)
+            return
+        self._tokens -= 1.0
         try:
             messages = OscPacket(data).messages
         except Exception as exc:  # python-osc's ParseError, and struct/index/unicode errors on garbage

@@ -90,6 +90,9 @@ class Panel:
         self._screen_lock = threading.Lock()
         self._screen: tuple[float, bytes] = (float("-inf"), b"")
         self._last_wrong = float("-inf")
+        # Requests are read in parallel (a slow client blocks only its own thread) but handled one
+        # at a time: however many clients, at most one panel thread competes with audio for the GIL.
+        self._serving = threading.Lock()
         self._session = secrets.token_urlsafe(24)  # what a paired browser's cookie holds
 
     def screen_png(self) -> bytes:
@@ -213,6 +216,13 @@ class Panel:
                 return False
 
             def do_GET(self):
+                with panel._serving:
+                    self._get()
+
+            def do_POST(self):
+                self._post()  # the body is read first, outside the lock: a stalled client holds only itself
+
+            def _get(self):
                 if self._refused():
                     return
                 path = urlsplit(self.path).path
@@ -225,7 +235,7 @@ class Panel:
                 else:
                     self._send(404, b"not found\n")
 
-            def do_POST(self):
+            def _post(self):
                 if self._refused():
                     return
                 if urlsplit(self.path).path != "/event":
@@ -241,7 +251,8 @@ class Panel:
                     return self._send(413, f"an event is at most {MAX_BODY} bytes\n".encode())
                 try:
                     body = self.rfile.read(length)
-                    panel.event(json.loads(body or b"null"))
+                    with panel._serving:
+                        panel.event(json.loads(body or b"null"))
                 except (ValueError, RecursionError, NeurorackError) as exc:
                     text = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                     return self._send(400, text[:200].encode())
