@@ -156,3 +156,53 @@ def test_beyond_localhost_every_request_needs_the_pairing_code(module):
     finally:
         p.stop()
         module.panel_pairing = None
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" enctype="text/plain" action="http://127.0.0.1:{port}/event" target="sink">
+<input name='{{"button": "press", "x": "' value='"}}'></form>
+<iframe name="sink"></iframe>
+<script>
+window.results = {{}};
+const panel = "http://127.0.0.1:{port}";
+fetch(panel + "/event", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}},
+                          body: '{{"button": "press"}}'}}).then(() => results.simple = "sent", e => results.simple = "" + e);
+fetch(panel + "/event", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+                          body: '{{"encoder": 5}}'}}).then(() => results.json = "sent", e => results.json = "blocked");
+fetch(panel + "/state").then(r => r.text()).then(t => results.read = t, e => results.read = "blocked");
+document.getElementById("f").submit();
+</script></body></html>"""
+
+
+def test_a_page_from_another_site_in_chromium_cannot_drive_or_read_the_panel(panel, module, tmp_path):
+    """A real browser on a page of another origin (another port) tries every way a page can."""
+    import http.server
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    (tmp_path / "evil.html").write_text(EVIL_PAGE.format(port=panel.port))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium") or ""
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    level, morph = module.engine.level, module.settings.morph
+    try:
+        driver.get(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
+        deadline = time.monotonic() + 10
+        results = {}
+        while time.monotonic() < deadline and len(results) < 3:
+            results = driver.execute_script("return window.results") or {}
+            time.sleep(0.1)
+        time.sleep(0.5)  # the form's post too
+    finally:
+        driver.quit()
+        evil.shutdown()
+    assert results.get("json") == "blocked" and results.get("read") == "blocked", results
+    assert module.ui.path() == ["home"]  # no press arrived
+    assert module.engine.level == level and module.settings.morph == morph

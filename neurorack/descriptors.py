@@ -41,7 +41,7 @@ TIMBRE_BANDS = 16
 # The longest trajectory anything reads, analyses or renders: 30 s (an impact is a few seconds).
 # It bounds memory: a render holds ~40 KB per frame (130 MB here), an analysis ~7 MB per second.
 MAX_SECONDS = 30
-MAX_FRAMES = MAX_SECONDS * FRAME_RATE
+MAX_FRAMES = MAX_SECONDS * FRAME_RATE + 1  # analysis gives one frame more than the seconds (centred frames)
 SILENCE_DB = -80.0  # peak below this: nothing to analyse
 
 
