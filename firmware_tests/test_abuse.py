@@ -11,7 +11,7 @@ from neurorack.bench.abuse import abuse
 
 @pytest.mark.skipif(not shutil.which("jackd"), reason="jackd is installed by deploy/install-system-deps.sh")
 def test_a_live_module_survives_floods_and_fuzz_and_plays_on():
-    result = abuse(osc_flood_n=4000, osc_fuzz_n=3000, http_n=600, gates=3, seed=12)
+    result = abuse(osc_flood_n=4000, osc_fuzz_n=3000, http_n=600, gates=3, seed=12, idle_s=0.5)
     assert result["alive_after_abuse"]
     assert result["tracebacks"] == 0, result["log_sample"]
     assert result["gates_after_abuse"] == {"sent": 3, "played": 3}

@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--http", type=_integer(0, 1_000_000), default=3_000, help="hostile HTTP requests")
     ba.add_argument("--gates", type=_integer(1, 1000), default=5, help="gates played and checked afterwards")
     ba.add_argument("--seed", type=_integer(0, 2 ** 32 - 1), default=0)
+    ba.add_argument("--idle", type=_number(0.0, 600.0), default=20.0,
+                    help="seconds of the idle module first: the xrun floor to compare with")
     ba.set_defaults(func=cmd_bench_abuse)
     return p
 
@@ -492,7 +494,7 @@ def cmd_bench_gil(args):
 def cmd_bench_abuse(args):
     from .bench.abuse import run
 
-    result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed)
+    result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed, args.idle)
     print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "log_sample")}, indent=1))
     return 0
 

@@ -352,8 +352,13 @@ def play_gates(module: LiveModule, capture: Capture, count: int) -> int:
     return played
 
 
+def _xruns(lines: list[str]) -> int:
+    """The xruns the module reported in these log lines ("N audio underflows (xruns) in ...")."""
+    return sum(int(line.split()[2]) for line in lines if "audio underflows (xruns)" in line)
+
+
 def abuse(osc_flood_n: int = 40000, osc_fuzz_n: int = 20000, http_n: int = 3000, gates: int = 5,
-          seed: int = 0) -> dict:
+          seed: int = 0, idle_s: float = 10.0) -> dict:
     """Start a module and a JACK server, abuse it, and say what happened."""
     rng = random.Random(seed)
     server = JackServer().start()
@@ -366,7 +371,10 @@ def abuse(osc_flood_n: int = 40000, osc_fuzz_n: int = 20000, http_n: int = 3000,
         if capture.connect() == 0:
             raise RuntimeError("the module's JACK ports did not appear")
         time.sleep(1.0)
-        start_line = len(module.lines())
+        idle_line, idle_t0 = len(module.lines()), time.monotonic()
+        time.sleep(idle_s)  # the floor: this machine's xruns with nobody sending anything
+        idle_lines, idle_s = module.lines()[idle_line:], time.monotonic() - idle_t0
+        start_line, abuse_t0 = len(module.lines()), time.monotonic()
         rss_before = rss_kb(module.process.pid)
         timings = {}
         t0 = time.monotonic()
@@ -382,7 +390,7 @@ def abuse(osc_flood_n: int = 40000, osc_fuzz_n: int = 20000, http_n: int = 3000,
         time.sleep(1.5)  # the last packets handled, held-back counts said
         alive = module.process.poll() is None
         rss_after = rss_kb(module.process.pid) if alive else None
-        abuse_lines = module.lines()[start_line:]
+        abuse_lines, abuse_s = module.lines()[start_line:], time.monotonic() - abuse_t0
         played = play_gates(module, capture, gates) if alive else 0
         # A far-future bundle just before SIGTERM: the process must still exit, and save.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -404,8 +412,10 @@ def abuse(osc_flood_n: int = 40000, osc_fuzz_n: int = 20000, http_n: int = 3000,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "alive_after_abuse": alive,
         "lines_logged_during_abuse": len(abuse_lines),
-        "xruns_reported_during_abuse": sum(int(line.split()[2]) for line in abuse_lines
-                                           if "audio underflows (xruns)" in line),
+        "xruns": {"during_abuse": _xruns(abuse_lines), "abuse_s": round(abuse_s, 1),
+                  "idle_before": _xruns(idle_lines), "idle_s": round(idle_s, 1),
+                  "per_s_abuse_over_idle": round((_xruns(abuse_lines) / abuse_s) / max(_xruns(idle_lines) / idle_s, 1e-9), 2)
+                  if _xruns(idle_lines) else None},
         "tracebacks": sum("Traceback" in line for line in lines),
         "gates_after_abuse": {"sent": gates, "played": played},
         "rss_kb": {"before": rss_before, "after": rss_after,
@@ -417,10 +427,11 @@ def abuse(osc_flood_n: int = 40000, osc_fuzz_n: int = 20000, http_n: int = 3000,
     }
 
 
-def run(out: str, osc_flood_n: int, osc_fuzz_n: int, http_n: int, gates: int = 5, seed: int = 0) -> dict:
+def run(out: str, osc_flood_n: int, osc_fuzz_n: int, http_n: int, gates: int = 5, seed: int = 0,
+        idle_s: float = 10.0) -> dict:
     from ..fileio import write_json
     from .common import environment
 
-    result = {"environment": environment(), **abuse(osc_flood_n, osc_fuzz_n, http_n, gates, seed)}
+    result = {"environment": environment(), **abuse(osc_flood_n, osc_fuzz_n, http_n, gates, seed, idle_s)}
     write_json(out, result)
     return result
