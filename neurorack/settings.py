@@ -116,8 +116,7 @@ class Settings:
                 self.audio.device = device
             if "cpu" in audio:
                 cpu = audio["cpu"]
-                if cpu not in ("auto", "off") and not (isinstance(cpu, int) and not isinstance(cpu, bool)
-                                                       and 0 <= cpu < 1024):
+                if cpu not in ("auto", "off") and not (isinstance(cpu, int) and not isinstance(cpu, bool) and cpu >= 0):
                     raise ValueError(f"audio cpu must be \"auto\", \"off\" or a core number, not {cpu!r}")
                 self.audio.cpu = cpu
         except (KeyError, TypeError, ValueError, AttributeError, NeurorackError) as exc:
