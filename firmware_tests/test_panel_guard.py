@@ -69,10 +69,11 @@ def test_a_cross_site_text_plain_post_cannot_open_the_menu(panel, module):
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1", "", "127.0.0.1:{port}x",
                                   "localhost.evil.example:{port}", "192.168.1.10:{port}"])
-def test_a_foreign_host_cannot_read_state_or_screen(panel, host):
+def test_a_foreign_host_cannot_read_state_or_screen(panel, module, host):
     for path in ("/state", "/screen.png", "/"):
         status, body, _ = request(panel, "GET", path, host=host.format(port=panel.port))
         assert status == 403 and b"PNG" not in body and b"gates" not in body
+    assert module.status()["! panel-refused"] == "3"  # the Status screen counts warnings by kind
 
 
 def test_loopback_names_are_the_panel(panel):
