@@ -37,8 +37,11 @@ def traced_allocation(call, times: int) -> tuple[int, int]:
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    from neurorack import logs
+
     torch.manual_seed(0)
     np.random.seed(0)
+    logs.reset()  # warnings are rate-limited by kind: one test's lines never hide the next one's
 
 
 @pytest.fixture

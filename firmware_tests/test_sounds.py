@@ -93,3 +93,70 @@ def test_library_reads_once_and_reloads_on_request(tmp_path):
     assert not lib.get("Sub Boom").factory and lib.get("Sub Boom").trajectory.n_frames == 40
     lib.remove("Sub Boom")
     assert lib.get("Sub Boom").factory  # and the factory sound comes back
+
+
+def test_names_that_once_shared_a_file_are_different_sounds(tmp_path):
+    lib = SoundLibrary(tmp_path)
+    names = ["Big Hit", "big_hit", "日本の音", "Ωμέγα", "🔥🔥", "ωμέγα-"]
+    for i, name in enumerate(names):
+        lib.add(name, trajectory(3, 40 + i, 0.5, 0.5))
+    again = SoundLibrary(tmp_path)  # as read at the next boot
+    for i, name in enumerate(names):
+        assert again.get(name).name == name and again.get(name).trajectory.n_frames == 40 + i
+    assert len(list(tmp_path.glob("*.json"))) == len(names)
+    assert again.get("ΩΜΈΓΑ").name == "Ωμέγα"  # one sound, any case, in any script
+    assert again.get("big hit").name == "Big Hit"
+
+
+@pytest.mark.parametrize("name", [42, None, ["a"], {"x": 1}, "", "a" * 200, "tab\there", True])
+def test_a_sound_file_with_a_bad_name_is_set_aside_and_the_rest_load(tmp_path, caplog, name):
+    SoundLibrary(tmp_path).add("Good", trajectory(3, 50, 0.5, 0.5))
+    obj = {"name": name, **trajectory(3, 50, 0.5, 0.5).to_json(48000)}
+    (tmp_path / "odd.json").write_text(json.dumps(obj))
+    with caplog.at_level(logging.WARNING):
+        names = [s.name for s in SoundLibrary(tmp_path).sounds()]
+    assert "Good" in names and len(names) == 9
+    assert "odd.json set aside: field 'name'" in caplog.text and (tmp_path / "odd.json").exists()
+
+
+@pytest.mark.parametrize("content, field", [
+    ('[1, 2]', "expected a JSON object"),
+    ('{"descriptors": {}}', "field 'name' is missing"),
+    ('[' * 100000 + ']' * 100000, "nested too deeply"),
+    ('{"name": "x", "meta": 3, "descriptors": {}}', "field 'meta'"),
+    ('{"name": "x", "timbre": "warm", "descriptors": %s}', "'timbre' must be"),
+    ('{"name": "x", "descriptors": %s, "timbre": [NaN]}', "NaN"),
+    ('\xff\xfe', "not UTF-8"),
+])
+def test_every_kind_of_bad_sound_file_is_one_line(tmp_path, caplog, content, field):
+    curves = json.dumps(trajectory(3, 20, 0.5, 0.5).to_json(48000)["descriptors"])
+    (tmp_path / "bad.json").write_bytes(content.replace("%s", curves).encode("latin-1", "ignore")
+                                        if content == '\xff\xfe' else content.replace("%s", curves).encode())
+    with caplog.at_level(logging.WARNING):
+        assert len(SoundLibrary(tmp_path).sounds()) == 8
+    lines = [r.getMessage() for r in caplog.records if "bad.json" in r.getMessage()]
+    assert len(lines) == 1 and field in lines[0], lines
+
+
+def test_a_bad_sound_file_does_not_stop_list_screenshot_or_record(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "n.json").write_text(json.dumps({"name": 7, **trajectory(3, 20, 0.5, 0.5).to_json(48000)}))
+    env = {**__import__("os").environ, "NEURORACK_SOUNDS": str(lib), "NEURORACK_CONFIG": str(tmp_path / "c")}
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"t": 0.1, "gate": 1}\n')
+    for args in (["sounds", "list"], ["screenshot", "--out", str(tmp_path / "shots")],
+                 ["run", "--events", str(events), "--record", str(tmp_path / "o.wav"), "--duration", "0.5"]):
+        result = subprocess.run([sys.executable, "-m", "neurorack.cli", *args], capture_output=True, text=True,
+                                timeout=300, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "n.json set aside: field 'name'" in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_sound_longer_than_the_limit_is_refused(tmp_path, caplog):
+    long = trajectory(3, 20, 0.5, 0.5).to_json(48000)
+    long["descriptors"] = {k: [0.5] * (D.MAX_FRAMES + 1) for k in long["descriptors"]}
+    (tmp_path / "long.json").write_text(json.dumps({"name": "Long", **long}))
+    with caplog.at_level(logging.WARNING):
+        assert "Long" not in [s.name for s in SoundLibrary(tmp_path).sounds()]
+    assert "longer than 30 s" in caplog.text

@@ -282,7 +282,8 @@ def test_the_panel_serves_the_screen_and_takes_controls_like_osc(module, ui):
     base = f"http://127.0.0.1:{panel.port}"
 
     def post(obj):
-        request = urllib.request.Request(f"{base}/event", json.dumps(obj).encode(), method="POST")
+        request = urllib.request.Request(f"{base}/event", json.dumps(obj).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
         return urllib.request.urlopen(request, timeout=5).status
 
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from .errors import NeurorackError
 
 log = logging.getLogger("neurorack")
+MAX_RECORD_S = 600  # run --record: the longest render (its buffer is 11 MB a minute at 48 kHz: ~350 MB peak)
+OUTPUT_FILES = ("out", "plot", "record")  # options that name a file to write: checked before any work
 
 
 def main(argv=None) -> int:
@@ -23,9 +26,17 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="neurorack: %(levelname)s: %(message)s")
     try:
+        _check_outputs(args)
         return args.func(args) or 0
     except NeurorackError as exc:
         print(f"neurorack: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a disk full or a file vanishing mid-write: nothing was replaced
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neurorack: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("neurorack: error: out of memory", file=sys.stderr)
         return 1
     except ImportError as exc:
         print(f"neurorack: error: {exc.name or exc} is not installed; this command needs the 'train' extra "
@@ -42,8 +53,26 @@ def main(argv=None) -> int:
         return 1
 
 
+def _check_outputs(args) -> None:
+    """Refuse an output that cannot be written before the work (a render, a training) starts."""
+    from .fileio import check_output
+
+    for dest in OUTPUT_FILES:
+        value = getattr(args, dest, None)
+        if value:
+            check_output(value, folder=args.command == "screenshot")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a wrong argument is one line too (the usage is one --help away)."""
+
+    def error(self, message):
+        command = self.prog.removeprefix("neurorack").strip()
+        self.exit(2, f"neurorack: error: {command + ': ' if command else ''}{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurorack", description="Neural impact generator for a Eurorack module.")
+    p = Parser(prog="neurorack", description="Neural impact generator for a Eurorack module.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -59,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="hold a descriptor at a normalised value (0..1) over the whole sound; repeatable")
     r.add_argument("--model", help="model folder, checkpoint or decoder.onnx (default: models/default)")
-    r.add_argument("--sample-rate", type=int, default=48000)
+    r.add_argument("--sample-rate", type=_integer(8000, 192000), default=48000)
     add_backend_option(r)
     r.set_defaults(func=cmd_render)
 
@@ -67,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input")
     s.add_argument("--out", required=True)
     s.add_argument("--model")
-    s.add_argument("--sample-rate", type=int, default=48000)
+    s.add_argument("--sample-rate", type=_integer(8000, 192000), default=48000)
     add_backend_option(s)
     s.set_defaults(func=cmd_resynth)
 
@@ -75,26 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", help="checkpoint or model folder (default: models/default)")
     ex.add_argument("--format", choices=("onnx", "exported-program"), default="onnx")
     ex.add_argument("--out", required=True)
-    ex.add_argument("--block", type=int, default=64, help="frames per step (default 64: the head fits one step)")
+    ex.add_argument("--block", type=_integer(1, 1000), default=64, help="frames per step (default 64: the head fits one step)")
     ex.add_argument("--int8", action="store_true", help="onnx: quantise the weights to int8 (ONNX Runtime, dynamic)")
     ex.set_defaults(func=cmd_export)
 
     t = sub.add_parser("train", help="train a model on a folder of WAV/FLAC/AIFF files")
     t.add_argument("data_dir")
     t.add_argument("--out", required=True, help="checkpoint to write (updated atomically each epoch)")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--steps-per-epoch", type=int, default=200)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--epochs", type=_integer(1, 100_000), default=20)
+    t.add_argument("--steps-per-epoch", type=_integer(1, 1_000_000), default=200)
+    t.add_argument("--batch-size", type=_integer(1, 1024), default=8)
+    t.add_argument("--lr", type=_number(1e-8, 1.0), default=2e-3)
     t.add_argument("--resume", action="store_true", help="continue from --out")
     t.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
-    t.add_argument("--consistency", type=float, default=2.0,
+    t.add_argument("--consistency", type=_number(0.0, 1000.0), default=2.0,
                    help="weight of the descriptor-consistency loss (0 turns it off)")
     t.add_argument("--emphasis", action="append", default=[], metavar="NAME=WEIGHT",
                    help="extra consistency weight for one descriptor, e.g. percussivity=5; repeatable")
-    t.add_argument("--segment-frames", type=int, default=150, help="training segment length in frames (100 per second)")
+    t.add_argument("--segment-frames", type=_integer(10, 3000), default=150,
+                   help="training segment length in frames (100 per second; 10..3000)")
     t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
-    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--threads", type=_integer(0, 256), default=0)
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("dataset", help="fetch or generate training data")
@@ -104,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     dd.set_defaults(func=cmd_dataset_drums)
     dp = dsub.add_parser("procedural", help="generate a procedural impact corpus")
     dp.add_argument("dir")
-    dp.add_argument("--count", type=int, default=200)
-    dp.add_argument("--seed", type=int, default=0)
+    dp.add_argument("--count", type=_integer(1, 100_000), default=200)
+    dp.add_argument("--seed", type=_integer(0, 2 ** 32 - 1), default=0)
     dp.set_defaults(func=cmd_dataset_procedural)
 
     so = sub.add_parser("sounds", help="the sound library: factory and user sounds")
@@ -127,16 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     ru = sub.add_parser("run", help="the firmware: play the module on a board (or render an events file)")
     ru.add_argument("--board", default="sim", help="board profile: a name in hardware/ or a .toml path")
     ru.add_argument("--config", help="run config (TOML): sounds, CV assignments, [audio] device/rate/block")
-    ru.add_argument("--osc-port", type=int, default=9000, help="sim board: OSC port on 127.0.0.1")
+    ru.add_argument("--osc-port", type=_integer(0, 65535), default=9000,
+                    help="sim board: OSC port on 127.0.0.1 (0: any free one)")
     ru.add_argument("--events", help="sim board: a JSON-lines file of timed gates, CVs, encoder, button")
     ru.add_argument("--record", metavar="OUT.wav", help="render the events offline into this WAV, deterministically")
-    ru.add_argument("--duration", type=float, help="stop after this many seconds")
+    ru.add_argument("--duration", type=_number(0.001, 1e7, low_open=True),
+                    help="stop after this many seconds (--record: at most %d)" % MAX_RECORD_S)
     ru.add_argument("--device", help="audio output: 'default', an index, 'jack', or part of a device name")
     ru.add_argument("--model")
     add_backend_option(ru, "the board profile's [model] backend")
     ru.add_argument("--library", help="user sound folder")
-    ru.add_argument("--panel", type=int, nargs="?", const=8080, metavar="PORT",
+    ru.add_argument("--panel", type=_integer(0, 65535), nargs="?", const=8080, metavar="PORT",
                     help="sim board: serve a virtual panel on http://127.0.0.1:PORT (default 8080)")
+    ru.add_argument("--panel-host", default="127.0.0.1", metavar="ADDRESS",
+                    help="offer the panel on this address instead (0.0.0.0: every network); a browser "
+                         "then pairs with the code on the Status screen")
     ru.set_defaults(func=cmd_run)
 
     sc = sub.add_parser("screenshot", help="a PNG of every screen reached (a tour, or an events file's)")
@@ -148,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="two-point calibration of a CV input, stored for the board")
     ca.add_argument("--board", required=True)
-    ca.add_argument("--input", type=int, required=True, help="CV input number (from 1)")
-    ca.add_argument("--readings", type=float, nargs=2, metavar=("AT_1V", "AT_3V"),
+    ca.add_argument("--input", type=_integer(1, 64), required=True, help="CV input number (from 1)")
+    ca.add_argument("--readings", type=_number(-100.0, 100.0), nargs=2, metavar=("AT_1V", "AT_3V"),
                     help="what the input read with 1 V and 3 V applied (default: measure now, on the board)")
     ca.set_defaults(func=cmd_calibrate)
 
@@ -158,13 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
     br.add_argument("--out", default="bench-render.json")
     br.add_argument("--model")
-    br.add_argument("--repeats", type=int, default=100)
+    br.add_argument("--repeats", type=_integer(1, 100_000), default=100)
     br.set_defaults(func=cmd_bench_render)
     bq = bsub.add_parser("quality", help="resynthesis MR-STFT distance over a folder of audio")
     bq.add_argument("dir")
     bq.add_argument("--out", default="bench-quality.json")
     bq.add_argument("--model")
-    bq.add_argument("--limit", type=int, default=0, help="at most this many files (0: all)")
+    bq.add_argument("--limit", type=_integer(0, 1_000_000), default=0, help="at most this many files (0: all)")
     bq.set_defaults(func=cmd_bench_quality)
     bc = bsub.add_parser("control", help="does each descriptor steer the render? (Spearman)")
     bc.add_argument("--base", nargs="*", default=[], help="audio or descriptor JSON files (default: procedural impacts)")
@@ -173,17 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     bc.set_defaults(func=cmd_bench_control)
     bl = bsub.add_parser("latency", help="gate to sound, control to sound, cold start (JACK dummy driver)")
     bl.add_argument("--out", default="bench-latency.json")
-    bl.add_argument("--triggers", type=int, default=200)
-    bl.add_argument("--gap", type=float, default=0.25, help="seconds between gates")
+    bl.add_argument("--triggers", type=_integer(1, 100_000), default=200)
+    bl.add_argument("--gap", type=_number(0.01, 60.0), default=0.25, help="seconds between gates")
     bl.add_argument("--tools", default="../shared/tools", help="folder with latency_probe.py and click_player.py")
     bl.add_argument("--no-external", action="store_true", help="skip the OSC probe and the click player")
-    bl.add_argument("--rounds", type=int, default=2, help="turns of the probe on each player, side by side")
+    bl.add_argument("--rounds", type=_integer(1, 100), default=2, help="turns of the probe on each player, side by side")
     bl.set_defaults(func=cmd_bench_latency)
     bs = bsub.add_parser("soak", help="minutes of gates and CV sweeps with the other core busy: xruns, memory")
     bs.add_argument("--out", default="bench-soak.json")
-    bs.add_argument("--minutes", type=float, default=5.0)
-    bs.add_argument("--rate", type=float, default=20.0, help="gates per second on each input")
-    bs.add_argument("--nice", type=int, default=-10, help="the module's nice value (-10: as the systemd unit)")
+    bs.add_argument("--minutes", type=_number(0.01, 10_080.0), default=5.0)
+    bs.add_argument("--rate", type=_number(0.1, 1000.0), default=20.0, help="gates per second on each input")
+    bs.add_argument("--nice", type=_integer(-20, 19), default=-10,
+                    help="the module's nice value (-10: as the systemd unit)")
     bs.add_argument("--tools", default="../shared/tools", help="folder with click_player.py, for the floor")
     bs.add_argument("--no-floor", action="store_true",
                     help="skip the floors (the click player, the empty server) under the same load")
@@ -191,15 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     bb = bsub.add_parser("backends", help="every backend that loads here, side by side: speed, agreement, memory, start")
     bb.add_argument("--out", default="bench-backends.json")
     bb.add_argument("--model")
-    bb.add_argument("--repeats", type=int, default=100)
+    bb.add_argument("--repeats", type=_integer(1, 100_000), default=100)
     bb.add_argument("--quality", metavar="DIR", help="also MR-STFT of each model variant over this folder of audio")
     bb.add_argument("--no-module", action="store_true", help="skip the running module's start and memory (needs jackd)")
     bb.set_defaults(func=cmd_bench_backends)
     bg = bsub.add_parser("gil", help="a real-time thread's wait for the GIL beside the screen's drawing, pinned or not")
     bg.add_argument("--out", default="bench-gil.json")
-    bg.add_argument("--runs", type=int, default=5)
-    bg.add_argument("--seconds", type=float, default=10.0)
+    bg.add_argument("--runs", type=_integer(1, 1000), default=5)
+    bg.add_argument("--seconds", type=_number(0.1, 3600.0), default=10.0)
     bg.set_defaults(func=cmd_bench_gil)
+    ba = bsub.add_parser("abuse", help="floods and fuzz (OSC, HTTP) against a live sim module: lines, tracebacks, gates")
+    ba.add_argument("--out", default="bench-abuse.json")
+    ba.add_argument("--flood", type=_integer(0, 10_000_000), default=40_000, help="OSC flood messages")
+    ba.add_argument("--fuzz", type=_integer(0, 10_000_000), default=20_000, help="random and malformed OSC packets")
+    ba.add_argument("--http", type=_integer(0, 1_000_000), default=3_000, help="hostile HTTP requests")
+    ba.add_argument("--gates", type=_integer(1, 1000), default=5, help="gates played and checked afterwards")
+    ba.add_argument("--seed", type=_integer(0, 2 ** 32 - 1), default=0)
+    ba.add_argument("--idle", type=_number(0.0, 600.0), default=20.0,
+                    help="seconds of the idle module first: the xrun floor to compare with")
+    ba.set_defaults(func=cmd_bench_abuse)
     return p
 
 
@@ -209,7 +255,7 @@ def cmd_analyze(args):
     from . import descriptors as D
     from .fileio import read_audio, write_json
 
-    audio, sr = read_audio(args.input)
+    audio, sr = read_audio(args.input, D.MAX_SECONDS)
     traj = D.analyze(audio, sr)
     write_json(args.out, traj.to_json(sr))
     if args.plot:
@@ -240,7 +286,7 @@ def cmd_resynth(args):
     from . import descriptors as D
     from .fileio import read_audio, write_wav
 
-    audio, sr = read_audio(args.input)
+    audio, sr = read_audio(args.input, D.MAX_SECONDS)
     traj = D.analyze(audio, sr)
     gen = _load(args.model, args.backend)
     out = gen.render(traj, sample_rate=args.sample_rate)
@@ -252,11 +298,11 @@ def cmd_train(args):
     from .train.data import default_cache_dir
     from .train.loop import TrainSettings, train
 
-    if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1 or args.segment_frames < 10:
-        raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1, --segment-frames 10")
     emphasis = {}
     for item in args.emphasis:
         name, weight = parse_setting(item, "--emphasis")
+        if not 0.0 <= weight <= 1000.0:
+            raise NeurorackError(f"--emphasis {name}: the weight must be 0..1000, not {weight:g}")
         emphasis[name] = weight
     settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                              learning_rate=args.lr, threads=args.threads, init=args.init,
@@ -302,7 +348,7 @@ def cmd_sounds_import(args):
     from . import descriptors as D
     from .fileio import read_audio
 
-    audio, sr = read_audio(args.file)
+    audio, sr = read_audio(args.file, D.MAX_SECONDS)
     sound = _library(args).add(args.name, D.analyze(audio, sr), {"source": Path(args.file).name})
     print(f"added {sound.name!r} ({sound.trajectory.duration:.2f} s)")
 
@@ -313,6 +359,9 @@ def cmd_sounds_remove(args):
 
 
 def cmd_sounds_export(args):
+    from .fileio import check_output
+
+    check_output(args.file)
     _library(args).export(args.name, args.file)
     print(f"{args.file}: {args.name!r}")
 
@@ -330,6 +379,10 @@ def cmd_run(args):
     if args.record:
         if events is None:
             raise NeurorackError("--record renders an events file: give --events FILE")
+        last = events[-1].t if events else 0.0
+        if (args.duration or 0) > MAX_RECORD_S or (args.duration is None and last > MAX_RECORD_S - 30):
+            raise NeurorackError(f"--record renders at most {MAX_RECORD_S} s (events up to {MAX_RECORD_S - 30} s, "
+                                 f"or --duration up to {MAX_RECORD_S})")
         # Offline renders ignore the stored settings, so the same file and config give the same samples anywhere.
         module = Module.create(args.board, args.config, args.model, args.library, args.backend, persist=False,
                                live=False)
@@ -352,6 +405,8 @@ def run_module(args, events=None) -> int:
     logging.getLogger("neurorack").setLevel(logging.INFO)  # the firmware's log is the journal
     if args.panel is not None and load_profile(args.board).gpio != "sim":
         raise NeurorackError("--panel plays the simulated board; a hardware board has its own panel")
+    if args.panel_host != "127.0.0.1" and args.panel is None:
+        raise NeurorackError("--panel-host offers the virtual panel: give --panel too")
     module = Module.create(args.board, args.config, args.model, args.library, args.backend)
     try:
         if module.profile.gpio == "sim":
@@ -369,7 +424,8 @@ def run_module(args, events=None) -> int:
     a = module.settings.audio
     module.board = board
     module.audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
-    code = run_live(module, board, module.audio, duration=args.duration, panel_port=args.panel)
+    code = run_live(module, board, module.audio, duration=args.duration, panel_port=args.panel,
+                    panel_host=args.panel_host)
     if code == AudioWedged.exit_code:
         # PortAudio is stuck on the dead device, and its exit handler would hang on it too.
         logging.shutdown()
@@ -469,6 +525,14 @@ def cmd_bench_backends(args):
     _report(bench_backends(args.model, args.repeats, args.quality, module=not args.no_module), args.out)
 
 
+def cmd_bench_abuse(args):
+    from .bench.abuse import run
+
+    result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed, args.idle)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "log_sample")}, indent=1))
+    return 0
+
+
 def cmd_bench_render(args):
     from .bench.speed import bench_render
 
@@ -488,6 +552,32 @@ def cmd_bench_control(args):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def _integer(low: int, high: int):
+    """An argparse type: a whole number low..high (a count that cannot allocate terabytes)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite number low..high (never NaN or infinite)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}")
+        return value
+    return parse
+
 
 def parse_setting(item: str, option: str = "--set") -> tuple[str, float]:
     from .descriptors import NAMES

@@ -38,6 +38,10 @@ HOP = ANALYSIS_SR // FRAME_RATE  # 240 samples, 10 ms
 N_FFT = 2048  # spectral descriptors: 85 ms window, 11.7 Hz bins
 SHORT_WIN = 480  # loudness and percussivity: 20 ms window
 TIMBRE_BANDS = 16
+# The longest trajectory anything reads, analyses or renders: 30 s (an impact is a few seconds).
+# It bounds memory: a render holds ~40 KB per frame (130 MB here), an analysis ~7 MB per second.
+MAX_SECONDS = 30
+MAX_FRAMES = MAX_SECONDS * FRAME_RATE + 1  # analysis gives one frame more than the seconds (centred frames)
 SILENCE_DB = -80.0  # peak below this: nothing to analyse
 
 
@@ -113,7 +117,13 @@ class Trajectory:
 
 def trajectory_from_array(curves, timbre=None, source: str = "descriptors") -> Trajectory:
     """Validate a (T, 7) array: finite, right width; out-of-range values are clamped with a warning."""
-    arr = np.asarray(curves, dtype=np.float64)
+    try:
+        arr = np.asarray(curves, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DescriptorError(f"{source}: descriptor values must be numbers") from None
+    if arr.ndim == 2 and arr.shape[0] > MAX_FRAMES:
+        raise DescriptorError(f"{source}: {arr.shape[0]} frames is longer than {MAX_SECONDS} s "
+                              f"({MAX_FRAMES} frames), the longest impact neurorack renders")
     if arr.ndim != 2 or arr.shape[1] != len(NAMES):
         raise DescriptorError(f"{source}: expected shape (frames, {len(NAMES)}) in the order "
                               f"{', '.join(NAMES)}; got {tuple(arr.shape)}")
@@ -125,7 +135,10 @@ def trajectory_from_array(curves, timbre=None, source: str = "descriptors") -> T
     outside = [NAMES[i] for i in range(arr.shape[1]) if arr[:, i].min() < 0 or arr[:, i].max() > 1]
     if outside:
         log.warning("%s: values outside [0, 1] clamped in %s", source, ", ".join(outside))
-    t = np.zeros(TIMBRE_BANDS) if timbre is None else np.asarray(timbre, dtype=np.float64)
+    try:
+        t = np.zeros(TIMBRE_BANDS) if timbre is None else np.asarray(timbre, dtype=np.float64)
+    except (TypeError, ValueError):
+        t = np.zeros(0)
     if t.shape != (TIMBRE_BANDS,) or not np.all(np.isfinite(t)):
         raise DescriptorError(f"{source}: 'timbre' must be {TIMBRE_BANDS} finite numbers")
     return Trajectory(np.clip(arr, 0.0, 1.0).astype(np.float32), np.clip(t, -3, 3).astype(np.float32))
@@ -148,21 +161,36 @@ def trajectory_from_json(obj: dict, source: str = "descriptors") -> Trajectory:
     lengths = {len(curves[n]) if isinstance(curves[n], list) else -1 for n in NAMES}
     if len(lengths) != 1 or -1 in lengths:
         raise DescriptorError(f"{source}: every descriptor must be a list of the same length")
+    if lengths.pop() > MAX_FRAMES:
+        raise DescriptorError(f"{source}: longer than {MAX_SECONDS} s ({MAX_FRAMES} frames), "
+                              f"the longest impact neurorack renders")
     try:
-        arr = np.array([[float(v) for v in curves[n]] for n in NAMES], dtype=np.float64).T
+        arr = np.array([[_number(v) for v in curves[n]] for n in NAMES], dtype=np.float64).T
     except (TypeError, ValueError):
         raise DescriptorError(f"{source}: descriptor values must be numbers") from None
     return trajectory_from_array(arr, obj.get("timbre"), source)
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a number")
+    return float(value)
 
 
 def load_trajectory(path) -> Trajectory:
     path = Path(path)
     if not path.exists():
         raise DescriptorError(f"no such file: {path}")
+    if path.is_dir():
+        raise DescriptorError(f"{path} is a folder, not a descriptor file")
     try:
         obj = json.loads(path.read_text(), parse_constant=lambda c: float("nan"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DescriptorError(f"{path} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    except RecursionError:
+        raise DescriptorError(f"{path}: nested too deeply") from None
+    except OSError as exc:
+        raise DescriptorError(f"cannot read {path}: {exc.strerror or exc}") from None
     return trajectory_from_json(obj, str(path))
 
 
@@ -187,7 +215,8 @@ def _analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
 
     from .fileio import resample
 
-
+    if len(audio) > MAX_SECONDS * sample_rate:
+        raise DescriptorError(f"{len(audio) / sample_rate:.0f} s of audio: neurorack analyses at most {MAX_SECONDS} s")
     y = resample(np.asarray(audio, dtype=np.float32), sample_rate, ANALYSIS_SR)
     if y.size == 0 or not np.all(np.isfinite(y)):
         raise DescriptorError("audio is empty or not finite")

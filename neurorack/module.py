@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, logs
 from .engine.controls import CvAssignment
 from .engine.cpus import CorePlan, plan_cores
 from .engine.engine import Engine
@@ -55,6 +55,7 @@ class Module:
         self.board = None  # set by whoever runs the module (the calibration wizard reaches it)
         self.audio = None  # the audio output, when live (xruns and device problems on screen)
         self.cores = CorePlan(None, None)  # where the audio and render processes run, when live
+        self.panel_pairing: str | None = None  # the virtual panel's pairing code, when offered beyond localhost
         self.ui = Ui(self)
 
     @classmethod
@@ -191,6 +192,10 @@ class Module:
         rows["Cores"] = self.cores.describe()
         rows["Model"] = self._model_name(info)
         rows["Version"] = __version__
+        if self.panel_pairing:
+            rows["Pair"] = self.panel_pairing
+        for kind, count in sorted(logs.counts().items()):  # warnings by kind since start
+            rows[f"! {kind}"] = str(count)
         return rows
 
     def about(self) -> dict[str, str]:

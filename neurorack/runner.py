@@ -16,9 +16,11 @@ import time
 
 import numpy as np
 
+from . import logs
 from .engine.audio import AudioOutput, AudioWedged
 from .engine.cpus import pin_process
 from .hal.sim import SimBoard, SimEvent
+from .errors import NeurorackError
 from .module import Module
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,11 @@ def start_display(module: Module):
 
 
 def run_live(module: Module, board, audio: AudioOutput, duration: float | None = None,
-             stop: threading.Event | None = None, report_s: float = 1.0, panel_port: int | None = None) -> int:
+             stop: threading.Event | None = None, report_s: float = 1.0, panel_port: int | None = None,
+             panel_host: str = "127.0.0.1") -> int:
     """The firmware main loop: keep audio running, report problems, save settings. Returns the
     exit status: 0, or 75 when only a restart can reopen the audio device. `panel_port`: serve
-    the virtual panel there (the sim board)."""
+    the virtual panel there (the sim board), on `panel_host` (beyond localhost: paired, ui/panel.py)."""
     stop = stop or threading.Event()
     # The audio callback needs the GIL every block (2.7 ms at 128 frames): a thread holding it
     # (OSC parsing, the CV poller) must hand it over sooner than Python's default 5 ms.
@@ -91,8 +94,16 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
     if panel_port is not None:
         from .ui.panel import Panel
 
-        panel = Panel(module, board, display.device if display else None).start(panel_port)
-        log.info("virtual panel: http://127.0.0.1:%d/", panel.port)
+        try:
+            panel = Panel(module, board, display.device if display else None, panel_host).start(panel_port)
+        except NeurorackError as exc:  # a port in use: the module plays on without its panel
+            log.error("%s; playing without the virtual panel", exc)
+    if panel is not None:
+        if panel.pairing:
+            log.info("virtual panel on %s:%d: pair a browser with http://ADDRESS:%d/?pair=%s (code also on the "
+                     "Status screen)", panel_host, panel.port, panel.port, panel.pairing)
+        else:
+            log.info("virtual panel: http://127.0.0.1:%d/", panel.port)
     gc.collect()
     gc.freeze()
     engine.start()
@@ -107,6 +118,7 @@ def run_live(module: Module, board, audio: AudioOutput, duration: float | None =
                 now = Counters.read(engine, audio)
                 for line in now.news_since(seen):
                     log.warning(line)
+                logs.flush_held()
                 seen = now
             if duration is not None and time.monotonic() - t0 >= duration:
                 break

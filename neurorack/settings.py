@@ -21,8 +21,8 @@ for that run, plus an [audio] table:
 """
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .engine.controls import DEFAULT_ASSIGNMENTS, CvAssignment
 from .errors import NeurorackError
-from .fileio import write_json
+from .fileio import read_json, remove_stale_temps, set_aside, write_json
 from .hal.cv import Calibration
 
 if sys.version_info >= (3, 11):
@@ -71,42 +71,100 @@ class Settings:
             "audio": asdict(self.audio),
         }
 
-    def update(self, data: dict, source: str) -> None:
-        """Apply the keys present in `data` (a settings file or run config); others stay."""
+    def update(self, data: dict, source: str, strict: bool = True) -> None:
+        """Apply the keys present in `data` (a settings file or run config); others stay.
+        Every value is checked (type, finite, range); an unknown key is an error where a person
+        wrote the file (`strict`, a run config) and one line where a program did (a newer version)."""
         try:
+            _table(data, "the file")
+            _check_keys(data, KEYS, "", strict)
             for key in ("sound_a", "sound_b"):
                 if key in data:
-                    setattr(self, key, str(data[key]))
+                    setattr(self, key, _text(data[key], key))
             if "morph" in data:
-                self.morph = min(1.0, max(0.0, float(data["morph"])))
+                self.morph = min(1.0, max(0.0, _number(data["morph"], "morph")))
             if "level_db" in data:
-                self.level_db = min(12.0, float(data["level_db"]))
+                self.level_db = min(12.0, max(-80.0, _number(data["level_db"], "level_db")))
             if "model" in data:
-                self.model = None if data["model"] in (None, "", "default") else str(data["model"])
+                model = data["model"]
+                self.model = None if model in (None, "", "default") else _text(model, "model")
             if "voices" in data:
-                self.voices = int(data["voices"])
-                if not 1 <= self.voices <= 16:
-                    raise ValueError("voices must be 1..16")
-            for number, entry in data.get("cv", {}).items():
-                self.assignments[int(number)] = CvAssignment(
-                    entry["target"], float(entry.get("depth", 1.0)), float(entry.get("offset", 0.0)))
-            for number, entry in data.get("calibration", {}).items():
-                self.calibration[int(number)] = Calibration(float(entry["scale"]), float(entry["shift"]))
-            audio = data.get("audio", {})
-            for key in ("sample_rate", "block_size", "channels"):
+                self.voices = _integer(data["voices"], "voices", 1, 16)
+            for number, entry in _table(data.get("cv", {}), "cv").items():
+                where = f"cv.{number}"
+                _check_keys(_table(entry, where), ("target", "depth", "offset"), where + ".", True)
+                self.assignments[_input(number, "cv")] = CvAssignment(
+                    _text(entry.get("target"), where + ".target"), _number(entry.get("depth", 1.0), where + ".depth"),
+                    _number(entry.get("offset", 0.0), where + ".offset"))
+            for number, entry in _table(data.get("calibration", {}), "calibration").items():
+                where = f"calibration.{number}"
+                _check_keys(_table(entry, where), ("scale", "shift"), where + ".", True)
+                try:
+                    self.calibration[_input(number, "calibration")] = Calibration(
+                        _number(entry.get("scale"), where + ".scale"), _number(entry.get("shift"), where + ".shift"))
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
+            audio = _table(data.get("audio", {}), "audio")
+            _check_keys(audio, AUDIO_KEYS, "audio.", strict)
+            for key, low, high in (("sample_rate", 8000, 192000), ("block_size", 16, 8192), ("channels", 1, 8)):
                 if key in audio:
-                    setattr(self.audio, key, int(audio[key]))
+                    setattr(self.audio, key, _integer(audio[key], f"audio.{key}", low, high))
             if "device" in audio:
-                self.audio.device = audio["device"]
+                device = audio["device"]
+                if device is not None and not isinstance(device, (str, int)) or isinstance(device, bool):
+                    raise ValueError(f"audio.device must be a name or an index, not {device!r}")
+                self.audio.device = device
             if "cpu" in audio:
                 cpu = audio["cpu"]
-                if cpu not in ("auto", "off") and not (isinstance(cpu, int) and cpu >= 0):
+                if cpu not in ("auto", "off") and not (isinstance(cpu, int) and not isinstance(cpu, bool) and cpu >= 0):
                     raise ValueError(f"audio cpu must be \"auto\", \"off\" or a core number, not {cpu!r}")
                 self.audio.cpu = cpu
         except (KeyError, TypeError, ValueError, AttributeError, NeurorackError) as exc:
             raise NeurorackError(f"{source}: {exc}") from None
-        if not 8000 <= self.audio.sample_rate <= 192000 or not 16 <= self.audio.block_size <= 8192:
-            raise NeurorackError(f"{source}: sample_rate must be 8000..192000 and block_size 16..8192")
+
+
+KEYS = ("sound_a", "sound_b", "morph", "level_db", "voices", "model", "cv", "calibration", "audio")
+AUDIO_KEYS = ("device", "sample_rate", "block_size", "channels", "cpu")
+
+
+def _check_keys(table: dict, known, prefix: str, strict: bool) -> None:
+    unknown = [k for k in table if k not in known]
+    if unknown and strict:
+        raise ValueError(f"unknown key {prefix}{unknown[0]} (known: {', '.join(known)})")
+    for key in unknown:
+        log.warning("settings: ignoring unknown key %s%s (from another version?)", prefix, key)
+
+
+def _table(value, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a table (an object of keys), not {type(value).__name__}")
+    return value
+
+
+def _text(value, key: str) -> str:
+    if not isinstance(value, str) or len(value) > 256:
+        raise ValueError(f"{key} must be text, not {value!r:.40}")
+    return value
+
+
+def _number(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, not {value!r:.40}")
+    return float(value)
+
+
+def _integer(value, key: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key} must be a whole number {low}..{high}, not {value!r:.40}")
+    return value
+
+
+def _input(number, key: str) -> int:
+    """A CV input number: a table key ("2") in TOML and JSON."""
+    text = str(number)
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 64):
+        raise ValueError(f"{key}: {number!r:.20} is not an input number 1..64")
+    return int(text)
 
 
 def settings_dir() -> Path:
@@ -124,13 +182,18 @@ def load_settings(board: str) -> Settings:
     """The board's stored settings, or the defaults (a corrupt file is moved aside, not lost)."""
     settings = Settings()
     path = settings_path(board)
+    remove_stale_temps(path.parent, path.name)
     if not path.exists():
         return settings
     try:
-        settings.update(json.loads(path.read_text()), path.name)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, NeurorackError) as exc:
-        aside = path.with_name(path.name + ".corrupt")
-        os.replace(path, aside)
+        settings.update(read_json(path, "a settings file"), path.name, strict=False)
+    except NeurorackError as exc:
+        try:
+            aside = set_aside(path)
+        except OSError as move:
+            log.error("settings file %s is unreadable (%s) and cannot be moved aside (%s); starting from defaults",
+                      path, exc, move.strerror)
+            return Settings()
         log.error("settings file %s is unreadable (%s); moved to %s, starting from defaults", path, exc, aside.name)
         return Settings()
     return settings
@@ -145,9 +208,13 @@ def save_settings(board: str, settings: Settings) -> Path:
 def load_run_config(path) -> dict:
     path = Path(path)
     try:
+        if path.is_dir():
+            raise NeurorackError(f"config {path} is a folder, not a TOML file")
         data = tomllib.loads(path.read_text())
     except OSError as exc:
         raise NeurorackError(f"cannot read config {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise NeurorackError(f"{path.name}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise NeurorackError(f"{path.name}: nested too deeply") from None
     return data

@@ -40,7 +40,7 @@ def base_trajectories(paths, count: int = 4):
         if str(p).endswith(".json"):
             out.append((os.path.basename(p), D.load_trajectory(p)))
         else:
-            audio, sr = read_audio(p)
+            audio, sr = read_audio(p, D.MAX_SECONDS)
             out.append((os.path.basename(p), D.analyze(audio, sr)))
     return out
 

@@ -48,7 +48,7 @@ def bench_quality(data_dir, model_path=None, limit: int = 0, backend: str = "aut
     for path in files:
         started = time.perf_counter()
         try:
-            audio, sr = read_audio(path)
+            audio, sr = read_audio(path, D.MAX_SECONDS)
             traj = D.analyze(audio, sr)
         except NeurorackError as exc:  # a silent or broken file in the set: listed, not scored
             skipped.append({"file": path.name, "reason": str(exc)})

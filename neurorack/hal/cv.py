@@ -18,6 +18,14 @@ class Calibration:
     scale: float = 1.0
     shift: float = 0.0
 
+    def __post_init__(self):
+        # What two-point calibration can give: a stored NaN or absurd value is refused, not played.
+        if not (isinstance(self.scale, (int, float)) and isinstance(self.shift, (int, float))
+                and math.isfinite(self.scale) and math.isfinite(self.shift)
+                and 0.5 <= self.scale <= 2.0 and abs(self.shift) <= 10.0):
+            raise ValueError(f"a calibration scales by 0.5..2 and shifts by at most 10 V; "
+                             f"not scale {self.scale!r}, shift {self.shift!r}")
+
     @classmethod
     def from_two_points(cls, measured_low: float, measured_high: float, low: float = 1.0, high: float = 3.0):
         """Readings taken while `low` and `high` volts were applied (1 V and 3 V by default)."""

@@ -1,6 +1,7 @@
 """Board profiles: hardware/NAME.toml, validated once, with one clear line per mistake."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -70,10 +71,28 @@ def load_profile(name_or_path: str) -> BoardProfile:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path.name}: not valid TOML ({exc})") from None
+    except (OSError, RecursionError) as exc:
+        raise ProfileError(f"{path.name}: cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     return parse_profile(data, path.name)
 
 
 def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
+    """Validate a profile's tables; any mistake (a wrong type included) is one ProfileError."""
+    try:
+        return _parse_profile(data, source)
+    except ProfileError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ProfileError(f"{source}: a value has the wrong type or form ({type(exc).__name__}: {exc})") from None
+
+
+def _number(value, what: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProfileError(f"{source}: {what} must be a finite number, not {value!r:.40}")
+    return float(value)
+
+
+def _parse_profile(data: dict, source: str) -> BoardProfile:
     def fail(message):
         raise ProfileError(f"{source}: {message}")
 
@@ -99,7 +118,10 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
             fail(f"CV input {number}: range must be one of {', '.join(RANGES)}")
         seen_inputs.add(number)
         seen_channels[channel] = number
-        cvs.append(CvInput(number, channel, float(entry.get("gain", 1.0)), float(entry.get("offset", 0.0)), rng))
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 64:
+            fail(f"CV input number {number!r} is not 1..64")
+        cvs.append(CvInput(number, channel, _number(entry.get("gain", 1.0), f"CV input {number}: gain", source),
+                           _number(entry.get("offset", 0.0), f"CV input {number}: offset", source), rng))
 
     pins: dict[int, str] = {}
 
@@ -113,6 +135,8 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
     gates, adc_gates = {}, {}
     for entry in data.get("gate", []):
         number = entry.get("input")
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 64:
+            fail(f"gate input number {number!r} is not 1..64")
         if number in gates or number in adc_gates:
             fail(f"gate {number} is defined twice")
         if "channel" in entry:  # a gate on an ADC channel, with Schmitt thresholds
@@ -121,8 +145,9 @@ def parse_profile(data: dict, source: str = "profile") -> BoardProfile:
                 fail(f"gate {number}: channel {channel!r} outside 0..{ADC_CHIPS[chip] - 1} of the {chip}")
             if channel in seen_channels:
                 fail(f"ADC channel {channel} is used by CV input {seen_channels[channel]} and gate {number}")
-            spec = AdcGateSpec(number, channel, float(entry.get("gain", 1.0)), float(entry.get("offset", 0.0)),
-                               float(entry.get("on_volts", 2.0)), float(entry.get("off_volts", 1.0)))
+            spec = AdcGateSpec(number, channel, *(_number(entry.get(key, default), f"gate {number}: {key}", source)
+                                                  for key, default in (("gain", 1.0), ("offset", 0.0),
+                                                                       ("on_volts", 2.0), ("off_volts", 1.0))))
             if spec.off_volts >= spec.on_volts:
                 fail(f"gate {number}: off_volts must be below on_volts (the Schmitt hysteresis)")
             seen_channels[channel] = f"gate {number}"

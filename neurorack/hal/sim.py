@@ -24,11 +24,16 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import NeurorackError
+from ..logs import warn
 from .cv import RANGES, CvInput
 from .profile import BoardProfile
 
 log = logging.getLogger(__name__)
 BUTTON_KINDS = ("press", "long")
+MAX_STEPS = 64  # encoder detents one message may carry (a hand turns a few per message)
+MAX_EVENT_T = 24 * 3600.0  # an events file spans at most a day
+MAX_EVENTS_BYTES = 64 << 20
+KEYS = {"gate": ("on",), "cv": ("volts",), "encoder": (), "button": ()}  # besides "t" and the kind
 
 
 class ControlSink(Protocol):
@@ -56,27 +61,39 @@ def parse_event(obj, where: str = "event") -> SimEvent:
     if not isinstance(obj, dict):
         raise EventsFileError(f"{where}: expected a JSON object")
     t = obj.get("t")
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
-        raise EventsFileError(f"{where}: 't' must be a time in seconds >= 0")
-    if "gate" in obj:
-        return SimEvent(float(t), "gate", _int(obj["gate"], where, "gate"), bool(obj.get("on", True)))
-    if "cv" in obj:
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or not 0 <= t <= MAX_EVENT_T:
+        raise EventsFileError(f"{where}: 't' must be a time in seconds, 0 to {MAX_EVENT_T:.0f}")
+    kinds = [k for k in KEYS if k in obj]
+    if len(kinds) != 1:
+        raise EventsFileError(f"{where}: needs exactly one of 'gate', 'cv', 'encoder', 'button'")
+    kind = kinds[0]
+    unknown = sorted(set(obj) - {"t", kind, *KEYS[kind]})
+    if unknown:
+        raise EventsFileError(f"{where}: unknown key {unknown[0]!r} for a {kind} event "
+                              f"(it takes {', '.join(repr(k) for k in ('t', kind, *KEYS[kind]))})")
+    if kind == "gate":
+        on = obj.get("on", True)
+        if not isinstance(on, bool):
+            raise EventsFileError(f"{where}: 'on' must be true or false, not {on!r}")
+        return SimEvent(float(t), "gate", _int(obj["gate"], where, "gate"), on)
+    if kind == "cv":
         volts = obj.get("volts")
-        if not isinstance(volts, (int, float)) or isinstance(volts, bool):
+        if not isinstance(volts, (int, float)) or isinstance(volts, bool) or not math.isfinite(volts):
             raise EventsFileError(f"{where}: 'volts' must be a number")
         return SimEvent(float(t), "cv", _int(obj["cv"], where, "cv"), float(volts))
-    if "encoder" in obj:
-        return SimEvent(float(t), "encoder", 0, _int(obj["encoder"], where, "encoder", signed=True))
-    if "button" in obj:
-        if obj["button"] not in BUTTON_KINDS:
-            raise EventsFileError(f"{where}: 'button' must be one of {', '.join(BUTTON_KINDS)}")
-        return SimEvent(float(t), "button", 0, obj["button"])
-    raise EventsFileError(f"{where}: needs one of 'gate', 'cv', 'encoder', 'button'")
+    if kind == "encoder":
+        steps = _int(obj["encoder"], where, "encoder", signed=True)
+        if abs(steps) > MAX_STEPS:
+            raise EventsFileError(f"{where}: 'encoder' must be -{MAX_STEPS}..{MAX_STEPS} detents")
+        return SimEvent(float(t), "encoder", 0, steps)
+    if obj["button"] not in BUTTON_KINDS:
+        raise EventsFileError(f"{where}: 'button' must be one of {', '.join(BUTTON_KINDS)}")
+    return SimEvent(float(t), "button", 0, obj["button"])
 
 
 def _int(value, where, key, signed=False) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or (not signed and value < 1):
-        raise EventsFileError(f"{where}: {key!r} must be {'an integer' if signed else 'a number from 1'}")
+    if not isinstance(value, int) or isinstance(value, bool) or (not signed and not 1 <= value <= 64):
+        raise EventsFileError(f"{where}: {key!r} must be {'an integer' if signed else 'a number from 1 to 64'}")
     return value
 
 
@@ -84,9 +101,11 @@ def load_events(path) -> list[SimEvent]:
     """Read an events file; sorted by time (ties keep file order). A bad line is an error naming it."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_EVENTS_BYTES:
+            raise EventsFileError(f"events file {path} is over {MAX_EVENTS_BYTES >> 20} MB")
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise EventsFileError(f"cannot read events file {path}: {exc}") from None
+        raise EventsFileError(f"cannot read events file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     events = []
     for i, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -95,6 +114,8 @@ def load_events(path) -> list[SimEvent]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise EventsFileError(f"{path.name}:{i}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise EventsFileError(f"{path.name}:{i}: nested too deeply") from None
         events.append(parse_event(obj, f"{path.name}:{i}"))
     return sorted(events, key=lambda e: e.t)
 
@@ -111,36 +132,29 @@ class SimBoard:
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self._warned: set[str] = set()
 
     def set_calibration(self, number: int, calibration) -> None:
         """CV input `number` reads through `calibration` from now on."""
         if number in self.cv_inputs:
             self.cv_inputs[number] = replace(self.cv_inputs[number], calibration=calibration)
 
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            log.warning(message)
-
     def apply(self, event: SimEvent, frame: int | None = None, at_ns: int | None = None) -> None:
         """Deliver one event to the sink (the offline renderer passes the gate's exact frame;
         OSC, the moment its packet arrived)."""
         if event.kind == "gate":
             if event.number not in self.profile.gates:
-                return self._warn_once(f"no gate input {event.number} on board {self.profile.name}")
+                return warn(log, "unknown-gate", "no gate input %d on board %s", event.number, self.profile.name)
             self.sink.gate(event.number, bool(event.value), frame, at_ns)
         elif event.kind == "cv":
             cv = self.cv_inputs.get(event.number)
             if cv is None:
-                return self._warn_once(f"no CV input {event.number} on board {self.profile.name}")
+                return warn(log, "unknown-cv", "no CV input %d on board %s", event.number, self.profile.name)
             volts = float(event.value)
             if not math.isfinite(volts):
-                self._warn_once(f"CV {event.number}: ignoring a value that is not a number")
-                return
+                return warn(log, "bad-value", "CV %d: ignoring a value that is not a number", event.number)
             low, high = RANGES[cv.range]
             if not low <= volts <= high:
-                self._warn_once(f"CV {event.number}: {volts:g} V is outside {low:g}..{high:g} V; clamped")
+                warn(log, "cv-range", "CV %d: %g V is outside %g..%g V; clamped", event.number, volts, low, high)
             self.sink.cv(event.number, cv.to_volts(volts))
         elif event.kind == "encoder":
             self.sink.encoder(int(event.value))
@@ -159,7 +173,8 @@ class SimBoard:
         dispatcher.map("/cv/*", self._osc_cv)
         dispatcher.map("/encoder", self._osc_encoder)
         dispatcher.map("/button", self._osc_button)
-        dispatcher.set_default_handler(lambda address, *args: self._warn_once(f"unknown OSC address {address}"))
+        dispatcher.set_default_handler(
+            lambda address, *args: warn(log, "osc-address", "unknown OSC address %.60r", address))
         try:
             self._server = StampedOSCServer(("127.0.0.1", port), dispatcher)
         except OSError as exc:
@@ -171,20 +186,20 @@ class SimBoard:
         return self._server.server_address[1]
 
     def _value(self, address: str, args) -> float | None:
-        """The message's one number argument, or None (said once per address)."""
-        try:
-            return float(args[0])
-        except (ValueError, IndexError, TypeError):
-            self._warn_once(f"OSC {address}: expected one number argument, got {list(args)!r}")
-            return None
+        """The message's first argument as a finite number, or None (and a rate-limited line)."""
+        value = args[0] if args else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        warn(log, "osc-argument", "OSC %.40s: expected one number argument, got %.60r", address, list(args))
+        return None
 
     def _numbered(self, kind: str, address: str, args) -> None:
         """/gate/N and /cv/N: the input number is the address's last part."""
         value = self._value(address, args)
-        try:
-            number = int(address.rsplit("/", 1)[1])
-        except ValueError:
-            return self._warn_once(f"OSC {address}: the input number must be an integer")
+        part = address.rsplit("/", 1)[1]
+        if not (part.isascii() and part.isdigit() and len(part) <= 3):
+            return warn(log, "osc-address", "OSC %.40s: the input number must be an integer", address)
+        number = int(part)
         if value is not None:
             self.apply(SimEvent(0.0, kind, number, value != 0 if kind == "gate" else value),
                        at_ns=self._server.arrival_ns if self._server is not None else None)
@@ -198,7 +213,7 @@ class SimBoard:
     def _osc_encoder(self, address, *args):
         steps = self._value(address, args)
         if steps is not None:
-            self.apply(SimEvent(0.0, "encoder", 0, int(steps)))
+            self.apply(SimEvent(0.0, "encoder", 0, int(max(-MAX_STEPS, min(MAX_STEPS, steps)))))
 
     def _osc_button(self, address, *args):
         if args and args[0] in BUTTON_KINDS:

@@ -14,6 +14,9 @@ from .paths import default_models_dir
 
 FORMAT = "neurorack-impact-model"
 VERSION = 1
+MAX_BYTES = 512 << 20  # the shipped model is a few MB
+MAX_SIZE = 1024  # channels, partials, bands, dilation: the largest sane value of each
+MAX_LAYERS = 64
 
 
 def save_checkpoint(path, model: ImpactModel, meta: dict | None = None, training: dict | None = None) -> None:
@@ -39,10 +42,16 @@ def read_checkpoint(path) -> dict:
         raise CheckpointError(f"no such checkpoint: {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give the checkpoint file (model.pt)")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): an interrupted copy?")
+    if size > MAX_BYTES:
+        raise CheckpointError(f"{path} is {size >> 20} MB; a neurorack model is at most {MAX_BYTES >> 20} MB")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path} is corrupt or not a torch checkpoint ({str(exc).splitlines()[0][:120]})") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path} is corrupt or not a torch checkpoint ({first[:120]})") from None
     except Exception as exc:  # unpickling errors come in many classes
         raise CheckpointError(f"{path} is corrupt or not a torch checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -57,8 +66,10 @@ def load_checkpoint(path) -> tuple[ImpactModel, dict]:
     """-> (model in eval mode, payload). Raises CheckpointError with a one-line reason."""
     payload = read_checkpoint(path)
     try:
-        model = ImpactModel(ModelConfig.from_dict(payload["config"]))
-    except (TypeError, ValueError, KeyError) as exc:
+        config = ModelConfig.from_dict(payload["config"])
+        check_config(config)
+        model = ImpactModel(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(f"{path}: its model settings do not describe this architecture ({exc})") from None
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
@@ -67,6 +78,18 @@ def load_checkpoint(path) -> tuple[ImpactModel, dict]:
         raise CheckpointError(f"{path}: weights do not fit this architecture ({first[:160]})") from None
     model.eval()
     return model, payload
+
+
+def check_config(config: ModelConfig) -> None:
+    """Sizes a model of this architecture can have; absurd ones (a file that would allocate
+    terabytes) are refused before anything is built."""
+    for name, value in vars(config).items():
+        values = value if name == "dilations" else [value]
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_LAYERS:
+            raise ValueError(f"{name} must be a list of 1..{MAX_LAYERS} numbers")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SIZE:
+                raise ValueError(f"{name} must be whole numbers 1..{MAX_SIZE}, not {v!r:.20}")
 
 
 def default_checkpoint() -> Path:

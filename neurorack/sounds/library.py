@@ -2,22 +2,28 @@
 
 Each sound is one JSON file (the analyse format, plus "name" and "meta"), written atomically:
 a power cut leaves every file either as it was or as it became. A file that cannot be read is
-skipped with a warning, so one bad file never takes the library down. The folders are read
-once; the library's own writes keep that copy current, and ``reload()`` picks up changes that
-another process made.
+set aside with one line naming the file and the field (it stays on disk, untouched), so one
+bad file never takes the library down. The folders are read once; the library's own writes
+keep that copy current, and ``reload()`` picks up changes that another process made.
+
+A sound's identity is its name, compared without regard to case (Unicode case folding, NFC):
+"Big Hit" and "big hit" are one sound, "Big Hit" and "big_hit" two. A new sound's file is
+named by a readable ASCII slug plus a hash of its identity (``big-hit-3f2a9c1d0e.json``), so
+two different names never share a file, and names in any script ("日本の音", "Ωμέγα") work.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import descriptors as D
 from ..errors import NeurorackError
-from ..fileio import write_json
+from ..fileio import read_json, remove_stale_temps, write_json
 
 log = logging.getLogger(__name__)
 FACTORY_DIR = Path(__file__).parent / "factory"
@@ -44,32 +50,71 @@ def default_library_dir() -> Path:
     return Path(base) / "neurorack" / "sounds"
 
 
-def check_name(name: str) -> str:
-    name = name.strip()
+def check_name(name) -> str:
+    if not isinstance(name, str):
+        raise NeurorackError(f"a sound name must be text, not {type(name).__name__}")
+    name = unicodedata.normalize("NFC", name.strip())
     if not name or len(name) > MAX_NAME or not name.isprintable() or "/" in name:
         raise NeurorackError(f"a sound name must be 1 to {MAX_NAME} printable characters without '/': {name!r}")
     return name
 
 
+def name_key(name: str) -> str:
+    """What makes two names the same sound."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def slug(name: str) -> str:
+    """The name in ASCII letters, digits and dashes, to read (several names share one)."""
+    ascii_ = unicodedata.normalize("NFKD", name_key(name)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_).strip("-")[:MAX_NAME] or "sound"
+
+
 def file_stem(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "sound"
+    """A file name no other name shares: the slug to read, a hash of the identity to differ."""
+    return f"{slug(name)}-{hashlib.sha256(name_key(name).encode()).hexdigest()[:10]}"
+
+
+def sound_from_json(obj, path: Path, factory: bool) -> Sound:
+    """One library file's contents; NeurorackError naming the field that is wrong."""
+    if not isinstance(obj, dict):
+        raise NeurorackError("expected a JSON object")
+    if "name" not in obj:
+        raise NeurorackError("field 'name' is missing")
+    try:
+        name = check_name(obj["name"])
+    except NeurorackError as exc:
+        raise NeurorackError(f"field 'name': {exc}") from None
+    meta = obj.get("meta", {})
+    if not isinstance(meta, dict):
+        raise NeurorackError(f"field 'meta' must be an object, not {type(meta).__name__}")
+    return Sound(name, D.trajectory_from_json(obj, "descriptors"), meta, factory, path)
 
 
 class SoundLibrary:
     def __init__(self, user_dir=None, factory_dir=FACTORY_DIR):
         self.user_dir = Path(user_dir) if user_dir else default_library_dir()
         self.factory_dir = Path(factory_dir)
-        self._by_name: dict[str, Sound] | None = None  # lower-cased name -> sound
+        self._by_name: dict[str, Sound] | None = None  # name_key -> sound
 
     def _read_folder(self, folder: Path, factory: bool) -> dict[str, Sound]:
-        sounds = {}
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        sounds: dict[str, Sound] = {}
+        if not folder.is_dir():
+            return sounds
+        if not factory:
+            remove_stale_temps(folder)  # left by writes a power cut interrupted
+        for path in sorted(folder.glob("*.json")):
             try:
-                obj = json.loads(path.read_text())
-                name = check_name(obj["name"])
-                sounds[name.lower()] = Sound(name, D.trajectory_from_json(obj, str(path)), obj.get("meta", {}), factory, path)
-            except (OSError, ValueError, KeyError, TypeError, NeurorackError) as exc:
-                log.warning("skipping unreadable sound file %s (%s)", path.name, exc)
+                sound = sound_from_json(read_json(path, "a sound file"), path, factory)
+            except NeurorackError as exc:
+                log.warning("sound file %s set aside: %s", path.name, str(exc).replace(f"{path}: ", ""))
+                continue
+            key = name_key(sound.name)
+            if key in sounds:
+                log.warning("sound file %s set aside: %s already holds the sound %r",
+                            path.name, sounds[key].path.name, sound.name)
+                continue
+            sounds[key] = sound
         return sounds
 
     def _sounds(self) -> dict[str, Sound]:
@@ -84,10 +129,10 @@ class SoundLibrary:
 
     def sounds(self) -> list[Sound]:
         """Factory sounds, then the user's, each in name order."""
-        return sorted(self._sounds().values(), key=lambda s: (not s.factory, s.name.lower()))
+        return sorted(self._sounds().values(), key=lambda s: (not s.factory, name_key(s.name)))
 
     def get(self, name: str) -> Sound:
-        sound = self._sounds().get(name.strip().lower())
+        sound = self._sounds().get(name_key(name)) if isinstance(name, str) else None
         if sound is None:
             raise NeurorackError(f"no sound named {name!r}")
         return sound
@@ -96,13 +141,13 @@ class SoundLibrary:
         """Write a user sound; one of the same name (any case) is replaced."""
         name = check_name(name)
         sounds = self._sounds()
-        existing = sounds.get(name.lower())
+        existing = sounds.get(name_key(name))
         path = existing.path if existing and not existing.factory else self.user_dir / f"{file_stem(name)}.json"
         sound = Sound(name, trajectory, meta or {}, False, path)
         write_json(path, sound.to_json())
         for key in [k for k, other in sounds.items() if other.path == path]:
             del sounds[key]  # whatever that file held before is gone
-        sounds[name.lower()] = sound
+        sounds[name_key(name)] = sound
         return sound
 
     def remove(self, name: str) -> None:

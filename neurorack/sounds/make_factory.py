@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import descriptors as D
 from ..train.procedural import SAMPLE_RATE, impact
-from .library import FACTORY_DIR, Sound, file_stem
+from .library import FACTORY_DIR, Sound, slug
 
 FACTORY = [  # (name, seed, index): the first eight impacts of seed 21, two of each kind
     ("Modal Ring", 21, 0), ("Noise Burst", 21, 1), ("Sub Boom", 21, 2), ("Layered Hit", 21, 3),
@@ -22,7 +22,7 @@ def main() -> int:
     for name, seed, index in FACTORY:
         audio, kind = impact(seed, index)
         sound = Sound(name, D.analyze(audio, SAMPLE_RATE), {"source": f"procedural seed {seed} #{index} ({kind})"})
-        write_json(FACTORY_DIR / f"{file_stem(name)}.json", sound.to_json())
+        write_json(FACTORY_DIR / f"{slug(name)}.json", sound.to_json())  # factory names are few and distinct
         print(f"{name}: {kind}, {sound.trajectory.duration:.2f} s")
     return 0
 

@@ -55,7 +55,7 @@ def load_example(path: Path, cache_dir: Path) -> Example:
                 return Example(path.name, z["audio"], z["curves"], z["timbre"])
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
-    audio, sr = read_audio(path)
+    audio, sr = read_audio(path, D.MAX_SECONDS)
     trajectory = D.analyze(audio, sr)
     audio48 = resample(audio, sr, SAMPLE_RATE)
     with atomic_open(cached, "wb") as f:

@@ -1,4 +1,4 @@
-"""The virtual panel: the module's screen and controls in a browser, on localhost only.
+"""The virtual panel: the module's screen and controls in a browser, on localhost unless asked.
 
 ``GET /`` is the page (ui/panel.html), ``GET /screen.png`` the screen as drawn now, ``GET /state``
 what the page's knobs and lamps need, ``POST /event`` one control, as a line of an events file
@@ -6,43 +6,111 @@ without its time (``{"gate": 1, "on": true}``, ``{"cv": 2, "volts": 1.5}``, ``{"
 ``{"button": "press"}``). Events go to the board's ``apply``, the path OSC messages take, so the
 panel plays exactly what a patch cable would.
 
+No other web page can drive it or read it: a request whose ``Host`` is not the panel's own
+address (DNS rebinding) or whose ``Origin``, when sent, is not the panel's own (a cross-site
+form or fetch) is refused with 403, and events must be ``application/json`` (a type a browser
+sends cross-site only after a preflight, which the panel never answers). Bodies are capped at
+``MAX_BODY`` bytes, a client that stalls for ``TIMEOUT_S`` is dropped, at most ``MAX_CLIENTS``
+are served at once (others get 503 at once), and the screen is drawn at most ten times a
+second however many pages poll it: clients cannot take the audio process's time.
+
+Offered beyond localhost (``host``, ``neurorack run --panel-host 0.0.0.0``), every request needs
+the pairing code shown on the module's Status screen: open ``http://ADDRESS:PORT/?pair=CODE``
+once and the browser keeps it (a cookie for that address only); scripts send it as the
+``X-Neurorack-Pair`` header. Wrong codes are checked at most one a second.
+
 >>> Panel(module, board, device).start(8080)      # then open http://127.0.0.1:8080/
 """
 from __future__ import annotations
 
+import hmac
 import io
+import ipaddress
 import json
 import logging
+import secrets
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import NeurorackError
 from ..hal.cv import RANGES
 from ..hal.sim import EventsFileError, parse_event
+from ..logs import warn
 from .paint import ui_dir
 
 log = logging.getLogger(__name__)
 SCALE = 4  # the screen's pixels, enlarged for the page (nearest neighbour: crisp)
+MAX_BODY = 1024  # bytes: one event is ~40
+TIMEOUT_S = 5.0  # a client silent this long mid-request is dropped
+MAX_CLIENTS = 32  # connections served at once
+BACKLOG = 128  # connections the kernel queues before that
+SCREEN_EVERY_S = 0.1  # the PNG is drawn at most this often; pages in between share it
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+COOKIE = "neurorack-pair"
+
+
+def split_host(header: str) -> tuple[str, int | None] | None:
+    """A Host header as (lower-case host, port or None); None if malformed."""
+    if header.startswith("["):
+        end = header.find("]")
+        if end < 0:
+            return None
+        host, rest = header[:end + 1], header[end + 1:]
+    else:
+        host, sep, port = header.partition(":")
+        rest = sep + port
+    if not host:
+        return None
+    if not rest:
+        return host.lower(), None
+    if rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit() and len(rest) <= 6:
+        return host.lower(), int(rest[1:])
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class Panel:
-    def __init__(self, module, board, device=None):
+    def __init__(self, module, board, device=None, host: str = "127.0.0.1"):
         self.module, self.board = module, board
         self.device = device  # the display loop's device; None: the panel draws on its own
+        self.host = host
+        # Beyond localhost, a code to pair with (8 digits: typed on a phone, and one guess a second).
+        self.pairing = None if is_loopback(host) else f"{secrets.randbelow(10 ** 8):08d}"
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
+        self._screen_lock = threading.Lock()
+        self._screen: tuple[float, bytes] = (float("-inf"), b"")
+        self._last_wrong = float("-inf")
+        # Requests are read in parallel (a slow client blocks only its own thread) but handled one
+        # at a time: however many clients, at most one panel thread competes with audio for the GIL.
+        self._serving = threading.Lock()
+        self._session = secrets.token_urlsafe(24)  # what a paired browser's cookie holds
 
     def screen_png(self) -> bytes:
-        if self.device is None:
-            from luma.core.device import dummy
+        with self._screen_lock:  # one drawing at a time; pages polling together share it
+            at, png = self._screen
+            if time.monotonic() - at < SCREEN_EVERY_S:
+                return png
+            if self.device is None:
+                from luma.core.device import dummy
 
-            self.device = dummy(width=128, height=64, mode="1")
-        self.module.ui.render(self.device)  # draws the current state: a press shows at once
-        image = self.device.image.convert("RGB")
-        image = image.resize((image.width * SCALE, image.height * SCALE), 0)  # 0: nearest
-        out = io.BytesIO()
-        image.save(out, "PNG")
-        return out.getvalue()
+                self.device = dummy(width=128, height=64, mode="1")
+            self.module.ui.render(self.device)  # draws the current state: a press shows at once
+            image = self.device.image.convert("RGB")
+            image = image.resize((image.width * SCALE, image.height * SCALE), 0)  # 0: nearest
+            out = io.BytesIO()
+            image.save(out, "PNG")
+            self._screen = (time.monotonic(), out.getvalue())
+            return self._screen[1]
 
     def state(self) -> dict:
         engine = self.module.engine
@@ -56,47 +124,178 @@ class Panel:
             raise EventsFileError("panel event: expected a JSON object")
         self.board.apply(parse_event({"t": 0.0, **obj}, "panel event"))
 
+    # -- who may ask ----------------------------------------------------------------------------
+    def host_allowed(self, header: str | None) -> bool:
+        """The request's Host names this panel: a loopback name, the address it was asked to
+        listen on, or (listening on every address) any IP address; never another name (a
+        DNS-rebinding page's request carries its own name)."""
+        parsed = split_host(header or "")
+        if parsed is None:
+            return False
+        host, port = parsed
+        if port != self.port and not (port is None and self.port == 80):
+            return False
+        if host in LOOPBACK_NAMES:
+            return True
+        if self.pairing is None:  # localhost only
+            return False
+        if host == self.host.lower():
+            return True
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return self.host in ("0.0.0.0", "::")
+
+    def paired(self, handler) -> bool:
+        """Beyond localhost: the session cookie pairing gave, or the code in X-Neurorack-Pair."""
+        if self.pairing is None:
+            return True
+        for part in (handler.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and hmac.compare_digest(value.encode(), self._session.encode()):
+                return True
+        offered = handler.headers.get("X-Neurorack-Pair")
+        return offered is not None and self.code_matches(offered)
+
+    def code_matches(self, offered: str) -> bool:
+        """The pairing code, guessed at most once a second (10^8 codes: years of guessing)."""
+        now = time.monotonic()
+        if now - self._last_wrong < 1.0:
+            return False
+        if hmac.compare_digest(offered.strip().encode(), self.pairing.encode()):
+            return True
+        self._last_wrong = now
+        warn(log, "panel-pairing", "virtual panel: a wrong pairing code was offered")
+        return False
+
     def start(self, port: int = 8080) -> "Panel":
         panel = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = TIMEOUT_S  # per read: a stalled client is dropped, not waited for
+            protocol_version = "HTTP/1.0"
+
             def log_message(self, *args):  # the journal is for the module, not for page polls
                 pass
 
-            def _send(self, code: int, body: bytes, kind: str) -> None:
+            def _send(self, code: int, body: bytes, kind: str = "text/plain; charset=utf-8", extra=()) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("X-Frame-Options", "DENY")  # no page may frame it and steer clicks
+                for name, value in extra:
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _refused(self) -> bool:
+                """403 for a foreign Host or Origin, or an unpaired client; True if refused."""
+                host = self.headers.get("Host")
+                if not panel.host_allowed(host):
+                    warn(log, "panel-refused", "virtual panel: refused a request for host %.60r", host)
+                    self._send(403, b"this panel answers only at its own address\n")
+                    return True
+                origin = self.headers.get("Origin")
+                if origin is not None and origin != f"http://{host}":
+                    warn(log, "panel-refused", "virtual panel: refused a request from origin %.60r", origin)
+                    self._send(403, b"requests from other sites are refused\n")
+                    return True
+                if self.command == "GET" and panel.pairing is not None:
+                    query = parse_qs(urlsplit(self.path).query).get("pair")
+                    if query and panel.code_matches(query[0]):
+                        cookie = f"{COOKIE}={panel._session}; Path=/; HttpOnly; SameSite=Strict"
+                        self._send(303, b"", extra=(("Location", "/"), ("Set-Cookie", cookie)))
+                        return True
+                if not panel.paired(self):
+                    self._send(403, b"pair first: open /?pair=CODE with the code on the module's Status screen\n")
+                    return True
+                return False
 
             def do_GET(self):
-                if self.path == "/":
-                    self._send(200, (ui_dir() / "panel.html").read_bytes(), "text/html; charset=utf-8")
-                elif self.path.startswith("/screen.png"):
-                    self._send(200, panel.screen_png(), "image/png")
-                elif self.path == "/state":
-                    self._send(200, json.dumps(panel.state()).encode(), "application/json")
-                else:
-                    self._send(404, b"not found", "text/plain")
+                with panel._serving:
+                    self._get()
 
             def do_POST(self):
-                if self.path != "/event":
-                    return self._send(404, b"not found", "text/plain")
-                try:
-                    length = int(self.headers.get("Content-Length", 0))
-                    panel.event(json.loads(self.rfile.read(length) or b"null"))
-                except (ValueError, NeurorackError) as exc:
-                    return self._send(400, str(exc).encode(), "text/plain")
-                self._send(204, b"", "text/plain")
+                self._post()  # the body is read first, outside the lock: a stalled client holds only itself
 
+            def _get(self):
+                if self._refused():
+                    return
+                path = urlsplit(self.path).path
+                if path == "/":
+                    self._send(200, (ui_dir() / "panel.html").read_bytes(), "text/html; charset=utf-8")
+                elif path == "/screen.png":
+                    self._send(200, panel.screen_png(), "image/png")
+                elif path == "/state":
+                    self._send(200, json.dumps(panel.state()).encode(), "application/json")
+                else:
+                    self._send(404, b"not found\n")
+
+            def _post(self):
+                if self._refused():
+                    return
+                if urlsplit(self.path).path != "/event":
+                    return self._send(404, b"not found\n")
+                kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if kind != "application/json":
+                    return self._send(415, b"events are application/json\n")
+                try:
+                    length = int(self.headers.get("Content-Length", ""))
+                except ValueError:
+                    return self._send(411, b"a Content-Length is needed\n")
+                if not 0 <= length <= MAX_BODY:
+                    return self._send(413, f"an event is at most {MAX_BODY} bytes\n".encode())
+                try:
+                    body = self.rfile.read(length)
+                    with panel._serving:
+                        panel.event(json.loads(body or b"null"))
+                except (ValueError, RecursionError, NeurorackError) as exc:
+                    text = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                    return self._send(400, text[:200].encode())
+                self._send(204, b"")
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = BACKLOG
+            daemon_threads = True
+            _slots = threading.BoundedSemaphore(MAX_CLIENTS)
+
+            def process_request(self, request, client_address):
+                if not self._slots.acquire(blocking=False):
+                    try:  # busy: say so at once rather than queue a thread per client
+                        request.settimeout(0.5)
+                        request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    except OSError:
+                        pass
+                    self.shutdown_request(request)
+                    return
+                super().process_request(request, client_address)
+
+            def process_request_thread(self, request, client_address):
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    self._slots.release()
+
+            def handle_error(self, request, client_address):
+                import sys
+
+                exc = sys.exc_info()[1]
+                if not isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
+                    warn(log, "panel-error", "virtual panel: a request failed (%s: %.80s)", type(exc).__name__, exc)
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        Server.address_family = family
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)  # localhost only
-        except OSError as exc:
-            raise NeurorackError(f"cannot serve the panel on 127.0.0.1:{port}: {exc.strerror}") from None
-        self._server.daemon_threads = True
+            self._server = Server((self.host, port), Handler)
+        except (OSError, OverflowError) as exc:
+            raise NeurorackError(f"cannot serve the panel on {self.host}:{port}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
         self.port = self._server.server_address[1]
+        self.module.panel_pairing = self.pairing  # the Status screen shows it
         threading.Thread(target=self._server.serve_forever, name="panel", daemon=True).start()
         return self
 
