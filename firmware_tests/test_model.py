@@ -147,8 +147,9 @@ def test_render_into_plays_the_head_first_and_equals_render(curves):
     assert n == seen["n"] == len(whole) == gen.n_samples(curves)
     head = 25 * 480
     # When the head is announced it is final, and the rest is silence, not the buffer's old contents.
-    assert np.array_equal(seen["copy"][:head], whole[:head]) and not seen["copy"][head:].any()
-    assert np.array_equal(out[:n], whole) and (out[n:] == 7.0).all()
+    # (To float rounding: one-shot renders synthesise in one call, head-first in two.)
+    assert np.allclose(seen["copy"][:head], whole[:head], atol=1e-6) and not seen["copy"][head:].any()
+    assert np.allclose(out[:n], whole, atol=1e-6) and (out[n:] == 7.0).all()
     with pytest.raises(Exception, match="does not fit"):
         gen.render_into(curves, np.zeros(100, np.float32))
 

@@ -1,8 +1,9 @@
 """The decoder as a fixed-shape streaming step, exported for the runtimes that are not torch.
 
 ``DecoderStep`` runs one block of ``block`` frames: curves (1, block, 7), the timbre code
-(1, 16) and every layer's past (1, context_i, channels) in; raw controls (1, block, n_raw) and
-each layer's new past out. Static shapes and no data-dependent control flow, so one file
+(1, 16) and every layer's past, end to end in one tensor (1, sum of contexts, channels), in;
+raw controls (1, block, n_raw) and the new past out. (One state tensor, not one per layer:
+each input and output of a call costs a runtime's bindings time, ~10 us each.) Static shapes and no data-dependent control flow, so one file
 serves impacts of every length (the runtime pads the last block; the decoder is causal, so
 padding changes nothing before it) and the head-first render (the head is the first block).
 
@@ -42,25 +43,26 @@ class DecoderStep(nn.Module):
     def __init__(self, model: ImpactModel):
         super().__init__()
         self.decoder = model.decoder
+        self.contexts = [b.context for b in model.decoder.blocks]
 
-    def forward(self, curves: torch.Tensor, timbre: torch.Tensor, *past: torch.Tensor):
+    def forward(self, curves: torch.Tensor, timbre: torch.Tensor, past: torch.Tensor):
         x = torch.cat([curves, timbre.unsqueeze(1).expand(-1, curves.shape[1], -1)], dim=-1)
-        raw, new_past = self.decoder(x, list(past))
-        return (raw, *new_past)
+        raw, new_past = self.decoder(x, list(torch.split(past, self.contexts, dim=1)))
+        return raw, torch.cat(new_past, dim=1)
 
 
 def example_inputs(model: ImpactModel, block: int, device="cpu") -> tuple[torch.Tensor, ...]:
-    past = model.decoder.initial_state(1)
+    past = torch.cat(model.decoder.initial_state(1), dim=1)
     return (torch.zeros(1, block, len(D.NAMES), device=device), torch.zeros(1, D.TIMBRE_BANDS, device=device),
-            *(p.to(device) for p in past))
+            past.to(device))
 
 
 def input_names(model: ImpactModel) -> list[str]:
-    return ["curves", "timbre"] + [f"past_{i}" for i in range(len(model.decoder.blocks))]
+    return ["curves", "timbre", "past"]
 
 
 def output_names(model: ImpactModel) -> list[str]:
-    return ["raw"] + [f"next_{i}" for i in range(len(model.decoder.blocks))]
+    return ["raw", "next"]
 
 
 def describe(model: ImpactModel, checkpoint: Path, payload: dict, block: int) -> dict:

@@ -61,7 +61,7 @@ class ImpactGenerator:
         ``on_head(n)`` is called once ``out[:n]`` is playable: the first `head_frames` frames are
         rendered and the rest of ``out[:n]`` is zeroed, to be overwritten while the head plays (a
         module hears a control change after the head's render, ~2 ms, not the whole impact's).
-        Same samples as ``render``, except where a render would peak above full scale: the
+        Same samples as ``render`` (to float rounding: the synthesiser streams), except where a render would peak above full scale: the
         head's peak sets the gain then, and a louder tail is clipped. Sample rates the synth
         cannot run natively are rendered at 48 kHz and resampled whole, with no head first.
         """

@@ -60,13 +60,11 @@ class OnnxBackend:
             self.meta = json.loads(info.get("neurorack.meta", "{}"))
         except (KeyError, ValueError, TypeError) as exc:
             raise BackendUnavailable(f"{path}: its export record is incomplete ({exc})") from None
-        self.past_names = [f"past_{i}" for i in range(len(contexts))]
-        expected = {"curves": [1, self.block, 7], "timbre": [1, 16],
-                    **{n: [1, c, channels] for n, c in zip(self.past_names, contexts)}}
+        expected = {"curves": [1, self.block, 7], "timbre": [1, 16], "past": [1, sum(contexts), channels]}
         found = {i.name: list(i.shape) for i in self.session.get_inputs()}
         if found != expected:
             raise BackendUnavailable(f"{path}: its inputs do not match its own record (another architecture?)")
-        self.initial_past = [np.zeros((1, c, channels), np.float32) for c in contexts]
+        self.initial_past = np.zeros((1, sum(contexts), channels), np.float32)
         self.files = files
         self.passed_over: list[str] = []
         self._synths: dict[int, NumpyImpactSynth] = {}
@@ -78,15 +76,14 @@ class OnnxBackend:
                                                          c["n_transient_bands"], c["n_reverb_bands"])
         return self._synths[sample_rate]
 
-    def decode(self, frames: np.ndarray, timbre: np.ndarray, past: list) -> tuple[np.ndarray, list]:
+    def decode(self, frames: np.ndarray, timbre: np.ndarray, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whole blocks of curves (m * block, 7) -> raw controls (m * block, n_raw), the layers' past."""
-        run, names, b = self.session.run, self.past_names, self.block
+        run, b = self.session.run, self.block
         feeds = {"timbre": timbre[None]}
         out = []
         for start in range(0, len(frames), b):
-            feeds["curves"] = frames[None, start:start + b]
-            feeds.update(zip(names, past))
-            raw, *past = run(None, feeds)
+            feeds["curves"], feeds["past"] = frames[None, start:start + b], past
+            raw, past = run(None, feeds)
             out.append(raw[0])
         return (out[0] if len(out) == 1 else np.concatenate(out)), past
 

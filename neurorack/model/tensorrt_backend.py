@@ -151,7 +151,7 @@ class TensorRTBackend:
         fp16 = key["precision"] == "fp16"
         with torch.inference_mode():
             self.engine = cache.load_or_build(key, lambda path: build(step, inputs, fp16, path), load)
-        self.initial_past = [p for p in inputs[2:]]
+        self.initial_past = inputs[2]
         self._synths: dict[int, _GpuSynth] = {}
 
     @classmethod
@@ -184,13 +184,13 @@ class TensorRTBackend:
             self._synths[sample_rate] = _GpuSynth(self.model, sample_rate, self.device)
         return self._synths[sample_rate]
 
-    def decode(self, frames: np.ndarray, timbre: np.ndarray, past: list):
+    def decode(self, frames: np.ndarray, timbre: np.ndarray, past: torch.Tensor):
         """Whole blocks of curves (m * block, 7) -> raw controls (m * block, n_raw) on the GPU, new past."""
         c = torch.from_numpy(frames).to(self.device)
         t = torch.from_numpy(timbre).to(self.device)[None]
         out = []
         for start in range(0, len(frames), self.block):
-            raw, *past = self.engine(c[None, start:start + self.block], t, *past)
+            raw, past = self.engine(c[None, start:start + self.block], t, past)
             out.append(raw[0])
         return torch.cat(out), past
 
