@@ -221,9 +221,15 @@ def variants(model, generators: dict, repeats: int, quality_dir=None) -> dict:
 def bench_backends(model=None, repeats: int = 100, quality_dir=None, module: bool = True) -> dict:
     from ..model.backends import NAMES
 
+    from .. import load_model
+
     generators, unavailable = _open_all(model, NAMES)
+    timed = dict(generators)
+    if "cpu" in generators:
+        # The render process runs torch eager: it would trace a graph per impact length (~0.4 s each).
+        timed["cpu, eager (as the render process runs it)"] = load_model(model, backend="cpu", threads=1, trace=False)
     result = {"environment": environment(), "threads": 1, "unavailable": unavailable,
-              "speed": speed(generators, repeats), "agreement_with_cpu": agreement(generators)}
+              "speed": speed(timed, repeats), "agreement_with_cpu": agreement(generators)}
     result["render_process_head"] = {b: render_process_head(b, model) for b in generators if b in ("onnx", "cpu")}
     if module:
         try:
