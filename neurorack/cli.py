@@ -78,13 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--resume", action="store_true", help="continue from --out")
     t.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
-    t.add_argument("--consistency", type=float, default=2.0,
-                   help="weight of the descriptor-consistency loss (0 turns it off)")
+    t.add_argument("--consistency", type=float,
+                   help="weight of the descriptor-consistency loss (0 turns it off; default 2, or 0 when distilling)")
     t.add_argument("--emphasis", action="append", default=[], metavar="NAME=WEIGHT",
                    help="extra consistency weight for one descriptor, e.g. percussivity=5; repeatable")
     t.add_argument("--segment-frames", type=int, default=150, help="training segment length in frames (100 per second)")
     t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
     t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--channels", type=int, help="a new model's decoder width (default: 64, or the teacher's)")
+    t.add_argument("--dilations", type=int, nargs="+", help="a new model's decoder blocks, one dilation each")
+    td = t.add_argument_group("distillation", "train a smaller decoder on a trained model's outputs")
+    td.add_argument("--distill-from", metavar="TEACHER", help="the trained checkpoint to learn from")
+    td.add_argument("--controls-weight", type=float, default=1.0, help="weight of matching the teacher's raw controls")
+    td.add_argument("--render-weight", type=float, default=1.0,
+                    help="weight of MR-STFT against the teacher's render (0 with --recording-weight 0: no synthesis, fast)")
+    td.add_argument("--recording-weight", type=float, default=0.0, help="weight of MR-STFT against the recording")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("dataset", help="fetch or generate training data")
@@ -146,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
     br.add_argument("--out", default="bench-render.json")
-    br.add_argument("--model")
+    br.add_argument("--model", action="append",
+                    help="checkpoint (default: models/default); give it twice or more to time models side by side")
     br.add_argument("--repeats", type=int, default=100)
     br.set_defaults(func=cmd_bench_render)
     bq = bsub.add_parser("quality", help="resynthesis MR-STFT distance over a folder of audio")
@@ -231,21 +240,42 @@ def cmd_resynth(args):
 
 
 def cmd_train(args):
+    import math
+
     from .train.data import default_cache_dir
     from .train.loop import TrainSettings, train
 
     if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1 or args.segment_frames < 10:
         raise NeurorackError("--epochs, --steps-per-epoch and --batch-size must be at least 1, --segment-frames 10")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise NeurorackError(f"--lr must be a finite number above 0; got {args.lr}")
+    if args.channels is not None and args.channels < 1:
+        raise NeurorackError(f"--channels must be at least 1; got {args.channels}")
+    if args.dilations is not None and min(args.dilations) < 1:
+        raise NeurorackError(f"--dilations must all be at least 1; got {args.dilations}")
     emphasis = {}
     for item in args.emphasis:
         name, weight = parse_setting(item, "--emphasis")
         emphasis[name] = weight
+    consistency = args.consistency if args.consistency is not None else (0.0 if args.distill_from else 2.0)
     settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                             learning_rate=args.lr, threads=args.threads, init=args.init,
-                             consistency_weight=args.consistency, emphasis=emphasis,
+                             learning_rate=args.lr, final_learning_rate=min(1e-4, args.lr), threads=args.threads,
+                             init=args.init, consistency_weight=consistency, emphasis=emphasis,
                              segment_frames=args.segment_frames)
-    result = train(args.data_dir, args.out, settings, Path(args.cache) if args.cache else default_cache_dir(),
-                   resume=args.resume)
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    if args.distill_from:
+        from .train.distill import DistillSettings, distill
+
+        weights = DistillSettings(args.distill_from, args.controls_weight, args.render_weight, args.recording_weight)
+        result = distill(args.data_dir, args.out, settings, weights, cache, args.channels, args.dilations, args.resume)
+    else:
+        from .model.impact_model import ModelConfig
+
+        sized = args.channels is not None or args.dilations is not None
+        defaults = ModelConfig()
+        config = ModelConfig(channels=args.channels or defaults.channels,
+                             dilations=args.dilations or defaults.dilations) if sized else None
+        result = train(args.data_dir, args.out, settings, cache, resume=args.resume, config=config)
     last = result["history"][-1] if result["history"] else None
     if last:
         print(f"{args.out}: epoch {last['epoch']}, validation loss {last['valid_loss']:.4f}")
@@ -436,9 +466,12 @@ def cmd_bench_gil(args):
 
 
 def cmd_bench_render(args):
-    from .bench.speed import bench_render
+    from .bench.speed import bench_render, bench_render_side_by_side
 
-    _report(bench_render(args.model, args.repeats), args.out)
+    if args.model and len(args.model) > 1:
+        _report(bench_render_side_by_side(args.model, args.repeats), args.out)
+    else:
+        _report(bench_render(args.model[0] if args.model else None, args.repeats), args.out)
 
 
 def cmd_bench_quality(args):
