@@ -140,3 +140,20 @@ def test_distill_cli_trains_a_student_end_to_end(corpus, tmp_path):
     assert "validation loss" in result.stdout
     model, payload = load_checkpoint(out)
     assert model.config.channels == 8 and payload["meta"]["settings"]["consistency_weight"] == 0.0
+
+
+def test_render_bench_times_a_student_beside_its_teacher(corpus, tmp_path):
+    from neurorack.bench.speed import bench_render_side_by_side
+
+    data, cache = corpus
+    out = tmp_path / "student.pt"
+    settings = TrainSettings(epochs=1, steps_per_epoch=1, batch_size=2, segment_frames=30, threads=1)
+    distill(data, out, settings, DistillSettings(TEACHER, render_weight=0.0), cache, channels=8, echo=lambda _: None)
+    result = bench_render_side_by_side([TEACHER, out], repeats=4, rounds=2, cold_starts=1)
+    first, second = result["summary"]["models"]
+    assert (first["channels"], second["channels"]) == (64, 8)
+    assert first["parameters"] == 144924 and second["parameters"] < first["parameters"] / 10
+    assert first["render_time_vs_first"] == 1.0 and second["render_time_vs_first"] > 0
+    assert all(m["render_ms_median"] > 0 and m["eager_decoder_ms_median"] > 0 and m["cold_start_s_median"] > 0
+               for m in (first, second))
+    assert result["summary"]["renders_per_model"] == 4
