@@ -117,14 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_number(1e-8, 1.0), default=2e-3)
     t.add_argument("--resume", action="store_true", help="continue from --out")
     t.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
-    t.add_argument("--consistency", type=_number(0.0, 1000.0), default=2.0,
-                   help="weight of the descriptor-consistency loss (0 turns it off)")
+    t.add_argument("--consistency", type=_number(0.0, 1000.0),
+                   help="weight of the descriptor-consistency loss (0 turns it off; default 2, or 0 when distilling)")
     t.add_argument("--emphasis", action="append", default=[], metavar="NAME=WEIGHT",
                    help="extra consistency weight for one descriptor, e.g. percussivity=5; repeatable")
     t.add_argument("--segment-frames", type=_integer(10, 3000), default=150,
                    help="training segment length in frames (100 per second; 10..3000)")
     t.add_argument("--cache", help="analysis cache folder (default: ~/.cache/neurorack/analysis)")
     t.add_argument("--threads", type=_integer(0, 256), default=0)
+    t.add_argument("--channels", type=_integer(1, 1024), help="a new model's decoder width (default: 64, or the teacher's)")
+    t.add_argument("--dilations", type=_integer(1, 1024), nargs="+", help="a new model's decoder blocks, one dilation each")
+    td = t.add_argument_group("distillation", "train a smaller decoder on a trained model's outputs")
+    td.add_argument("--distill-from", metavar="TEACHER", help="the trained checkpoint to learn from")
+    td.add_argument("--controls-weight", type=_number(0.0, 1e6), default=1.0, help="weight of matching the teacher's raw controls")
+    td.add_argument("--render-weight", type=_number(0.0, 1e6), default=1.0,
+                    help="weight of MR-STFT against the teacher's render (0 with --recording-weight 0: no synthesis, fast)")
+    td.add_argument("--recording-weight", type=_number(0.0, 1e6), default=0.0, help="weight of MR-STFT against the recording")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("dataset", help="fetch or generate training data")
@@ -192,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("render", help="render speed (one thread), parameters, cold start")
     br.add_argument("--out", default="bench-render.json")
-    br.add_argument("--model")
+    br.add_argument("--model", action="append",
+                    help="checkpoint (default: models/default); give it twice or more to time models side by side")
     br.add_argument("--repeats", type=_integer(1, 100_000), default=100)
     br.set_defaults(func=cmd_bench_render)
     bq = bsub.add_parser("quality", help="resynthesis MR-STFT distance over a folder of audio")
@@ -304,12 +313,25 @@ def cmd_train(args):
         if not 0.0 <= weight <= 1000.0:
             raise NeurorackError(f"--emphasis {name}: the weight must be 0..1000, not {weight:g}")
         emphasis[name] = weight
+    consistency = args.consistency if args.consistency is not None else (0.0 if args.distill_from else 2.0)
     settings = TrainSettings(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                             learning_rate=args.lr, threads=args.threads, init=args.init,
-                             consistency_weight=args.consistency, emphasis=emphasis,
+                             learning_rate=args.lr, final_learning_rate=min(1e-4, args.lr), threads=args.threads,
+                             init=args.init, consistency_weight=consistency, emphasis=emphasis,
                              segment_frames=args.segment_frames)
-    result = train(args.data_dir, args.out, settings, Path(args.cache) if args.cache else default_cache_dir(),
-                   resume=args.resume)
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    if args.distill_from:
+        from .train.distill import DistillSettings, distill
+
+        weights = DistillSettings(args.distill_from, args.controls_weight, args.render_weight, args.recording_weight)
+        result = distill(args.data_dir, args.out, settings, weights, cache, args.channels, args.dilations, args.resume)
+    else:
+        from .model.impact_model import ModelConfig
+
+        sized = args.channels is not None or args.dilations is not None
+        defaults = ModelConfig()
+        config = ModelConfig(channels=args.channels or defaults.channels,
+                             dilations=args.dilations or defaults.dilations) if sized else None
+        result = train(args.data_dir, args.out, settings, cache, resume=args.resume, config=config)
     last = result["history"][-1] if result["history"] else None
     if last:
         print(f"{args.out}: epoch {last['epoch']}, validation loss {last['valid_loss']:.4f}")
@@ -534,9 +556,12 @@ def cmd_bench_abuse(args):
 
 
 def cmd_bench_render(args):
-    from .bench.speed import bench_render
+    from .bench.speed import bench_render, bench_render_side_by_side
 
-    _report(bench_render(args.model, args.repeats), args.out)
+    if args.model and len(args.model) > 1:
+        _report(bench_render_side_by_side(args.model, args.repeats), args.out)
+    else:
+        _report(bench_render(args.model[0] if args.model else None, args.repeats), args.out)
 
 
 def cmd_bench_quality(args):

@@ -104,3 +104,48 @@ def bench_render(model_path=None, repeats: int = 100) -> dict:
                     "analysis_10s_ms": "< 1000"},
     }
     return {"summary": summary, "environment": environment(), "model": os.path.relpath(gen.path)}
+
+
+def bench_render_side_by_side(model_paths, repeats: int = 100, rounds: int = 4, cold_starts: int = 5) -> dict:
+    """Several models' one-thread render time measured in turns (A B A B ...), so all of them meet
+    the same moments of a noisy machine: per model, the median of every timed render, and its ratio
+    to the first model's; parameters, file size and cold start beside it."""
+    import torch
+
+    from .. import load_model
+
+    torch.set_num_threads(1)
+    gens = [load_model(p, threads=1) for p in model_paths]
+    traj = impact_trajectory(2.0)
+    per_round = max(1, repeats // rounds)
+    x = torch.cat([torch.from_numpy(traj.curves)[None], torch.from_numpy(traj.timbre)[None, None].expand(1, traj.n_frames, -1)], -1)
+    times: list[list[float]] = [[] for _ in gens]
+    decoder_times: list[list[float]] = [[] for _ in gens]
+    for gen in gens:
+        for _ in range(5):  # the second render of a length compiles its graph: warm both before timing
+            gen.render(traj)
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for i, gen in enumerate(gens):
+                for _ in range(per_round):
+                    t = time.perf_counter()
+                    gen.render(traj)
+                    times[i].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    gen.model.decoder(x, gen.model.decoder.initial_state(1))
+                    decoder_times[i].append(time.perf_counter() - t)
+    rows = []
+    for gen, taken, decoding in zip(gens, times, decoder_times):
+        ms = float(np.median(taken) * 1e3)
+        rows.append({"model": os.path.relpath(gen.path), "parameters": gen.model.parameter_count(),
+                     "file_bytes": gen.path.stat().st_size, "channels": gen.model.config.channels,
+                     "dilations": list(gen.model.config.dilations),
+                     "render_ms_median": round(ms, 3), "render_ms_p90": round(float(np.percentile(taken, 90) * 1e3), 3),
+                     "real_time_factor": round(2000.0 / ms, 1),
+                     "eager_decoder_ms_median": round(float(np.median(decoding) * 1e3), 3),
+                     "cold_start_s_median": round(_process_seconds(COLD_START.format(path=str(gen.path)), cold_starts), 3)})
+    for row in rows:
+        row["render_time_vs_first"] = round(row["render_ms_median"] / rows[0]["render_ms_median"], 3)
+    summary = {"seconds_rendered": 2.0, "sample_rate": 48000, "threads": 1, "renders_per_model": per_round * rounds,
+               "rounds": rounds, "models": rows}
+    return {"summary": summary, "environment": environment()}

@@ -24,6 +24,12 @@ class ModelConfig:
     n_transient_bands: int = 16
     n_reverb_bands: int = 8
 
+    def __post_init__(self):
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
+            raise ValueError(f"channels must be a whole number >= 1; got {self.channels!r}")
+        if not self.dilations or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.dilations):
+            raise ValueError(f"dilations must be one or more whole numbers >= 1; got {self.dilations!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -68,11 +74,19 @@ class ImpactModel(nn.Module):
 
         Streaming form: audio for frame m ends with frame m's onset (one frame of look-ahead).
         """
-        x = torch.cat([curves, timbre.unsqueeze(1).expand(-1, curves.shape[1], -1)], dim=-1)
-        raw, dec_state = self.decoder(x, state["decoder"])
+        raw, dec_state = self.decoder(self._decoder_input(curves, timbre), state["decoder"])
         audio, syn_state = self.synth(sample_rate)(raw, curves[..., D.INDEX["loudness"]], curves[..., D.INDEX["pitch"]],
                                                    state["synth"])
         return audio, {"decoder": dec_state, "synth": syn_state}
+
+    def controls(self, curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
+        """The decoder's raw synthesis controls (B, T, n_raw) for curves (B, T, 7), from a fresh state:
+        what a distilled decoder learns to match."""
+        return self.decoder(self._decoder_input(curves, timbre), self.decoder.initial_state(curves.shape[0]))[0]
+
+    @staticmethod
+    def _decoder_input(curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
+        return torch.cat([curves, timbre.unsqueeze(1).expand(-1, curves.shape[1], -1)], dim=-1)
 
     def render_aligned(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int = 48000) -> torch.Tensor:
         """One-shot render whose sample n is at time n / sample_rate of the descriptor timeline."""

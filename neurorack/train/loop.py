@@ -51,7 +51,37 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool = False, echo=print) -> dict:
+class RecordingObjective:
+    """The loss against the recordings: spectral distance, plus the descriptor-consistency term on
+    the moved part of each batch."""
+
+    def __init__(self, settings: TrainSettings, device):
+        self.settings = settings
+        self.spectral = spectral_loss().to(device)
+        self.emphasis = torch.tensor([settings.emphasis.get(n, 1.0) for n in proxies.CONTROLLED], device=device)
+        self.moves = bool(settings.consistency_weight)
+
+    def __call__(self, model, curves, audio, timbre, n_real: int) -> torch.Tensor:
+        pred = model.render_aligned(curves, timbre)
+        loss = self.spectral(pred[:n_real].unsqueeze(1), audio[:n_real].unsqueeze(1))
+        if self.settings.consistency_weight:
+            loss = loss + self.settings.consistency_weight * consistency_loss(pred, curves, self.emphasis)
+        return loss
+
+
+def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool = False, echo=print,
+          config: ModelConfig | None = None) -> dict:
+    """Train on recordings; `config` sets a fresh model's architecture (default: ModelConfig())."""
+    return fit(data_dir, out_path, settings, cache_dir, RecordingObjective, resume, echo, config)
+
+
+def fit(data_dir, out_path, settings: TrainSettings, cache_dir, objective, resume: bool = False, echo=print,
+        config: ModelConfig | None = None, meta: dict | None = None) -> dict:
+    """The loop every training shares: data, sampler, schedule, validation, atomic checkpoints, resume.
+
+    `objective(settings, device)` builds the batch loss: called as (model, curves, audio, timbre,
+    n_real) with the items from n_real on moved off their recordings when its `moves` is true.
+    `meta` is stored in every checkpoint beside the history."""
     from tqdm import tqdm
 
     out_path = Path(out_path)
@@ -61,7 +91,7 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
     device = pick_device()
 
     files = scan(data_dir)  # fails before any progress bar is drawn
-    model, optimiser, first_epoch, history = _start(out_path, settings, resume, device)  # and before analysis
+    model, optimiser, first_epoch, history = _start(out_path, settings, resume, device, config)  # and before analysis
     with tqdm(total=len(files), desc="analysing", unit="file", file=sys.stderr, leave=False) as bar:
         examples, broken = load_files(files, cache_dir, progress=bar.update)
     for path, reason in broken:
@@ -70,15 +100,16 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
     valid_set = [e for e in examples if is_validation(e.name)] or train_set[:1]
     if not train_set:
         raise NeurorackError(f"{data_dir}: no usable audio files (all {len(broken)} were broken)")
-    echo(f"{len(train_set)} training files, {len(valid_set)} validation files, {len(broken)} skipped; device {device}")
+    echo(f"{len(train_set)} training files, {len(valid_set)} validation files, {len(broken)} skipped; device {device}; "
+         f"{model.parameter_count()} parameters")
 
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: _cosine(step + first_epoch * settings.steps_per_epoch,
                                                                                   total_steps, settings))
     loss_fn = spectral_loss().to(device)
+    batch_loss = objective(settings, device)
     sampler = SegmentSampler(train_set, settings.segment_frames, settings.seed + first_epoch)
     rng = np.random.default_rng(settings.seed + 1000 + first_epoch)
-    emphasis = torch.tensor([settings.emphasis.get(n, 1.0) for n in proxies.CONTROLLED], device=device)
     valid = _validation_batch(valid_set, settings.segment_frames, device)
 
     for epoch in range(first_epoch, settings.epochs):
@@ -90,13 +121,10 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
             curves, audio, timbre = (torch.from_numpy(a).to(device) for a in sampler.batch(settings.batch_size))
             drop = torch.rand(timbre.shape[0], 1, device=device) < settings.timbre_dropout
             timbre = torch.where(drop, torch.zeros_like(timbre), timbre)
-            moved = int(round(settings.batch_size * settings.moved_fraction)) if settings.consistency_weight else 0
+            moved = int(round(settings.batch_size * settings.moved_fraction)) if batch_loss.moves else 0
             n_real = settings.batch_size - moved
             curves = move_descriptors(curves, n_real, rng)
-            pred = model.render_aligned(curves, timbre)
-            loss = loss_fn(pred[:n_real].unsqueeze(1), audio[:n_real].unsqueeze(1))
-            if settings.consistency_weight:
-                loss = loss + settings.consistency_weight * consistency_loss(pred, curves, emphasis)
+            loss = batch_loss(model, curves, audio, timbre, n_real)
             if not torch.isfinite(loss):
                 raise NeurorackError("training diverged (non-finite loss); lower --lr")
             optimiser.zero_grad(set_to_none=True)
@@ -112,7 +140,8 @@ def train(data_dir, out_path, settings: TrainSettings, cache_dir, resume: bool =
         echo(f"epoch {epoch + 1}/{settings.epochs}: train loss {np.mean(losses):.4f}, validation loss {val:.4f} "
              f"({time.time() - started:.0f} s)")
         save_checkpoint(out_path, model,
-                        meta={"history": history, "settings": _recorded(settings), "n_parameters": model.parameter_count()},
+                        meta={"history": history, "settings": _recorded(settings), "n_parameters": model.parameter_count(),
+                              **(meta or {})},
                         training={"epoch": epoch + 1, "optimiser": optimiser.state_dict()})
     return {"history": history, "skipped": [str(p) for p, _ in broken]}
 
@@ -153,9 +182,10 @@ def _cosine(step: int, total: int, s: TrainSettings) -> float:
     return low + (1 - low) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _start(out_path: Path, settings: TrainSettings, resume: bool, device):
+def _start(out_path: Path, settings: TrainSettings, resume: bool, device, config: ModelConfig | None = None):
     if resume and out_path.exists():
         model, payload = load_checkpoint(out_path)
+        _check_architecture(model, config, out_path)
         model.to(device)
         optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
         training = payload.get("training")
@@ -170,10 +200,19 @@ def _start(out_path: Path, settings: TrainSettings, resume: bool, device):
         read_checkpoint(out_path)  # refuse to overwrite something that is not a checkpoint of ours
     if settings.init:
         model, _ = load_checkpoint(settings.init)
+        _check_architecture(model, config, settings.init)
         model.to(device)
     else:
-        model = ImpactModel(ModelConfig()).to(device)
+        model = ImpactModel(config or ModelConfig()).to(device)
     return model, torch.optim.Adam(model.parameters(), lr=settings.learning_rate), 0, []
+
+
+def _check_architecture(model: ImpactModel, config: ModelConfig | None, path) -> None:
+    """A checkpoint to continue from decides the architecture; a different one asked for is a mistake."""
+    if config is not None and model.config != config:
+        raise NeurorackError(f"{path} holds a model of {model.config.channels} channels, dilations "
+                             f"{list(model.config.dilations)}; asked for {config.channels} channels, dilations "
+                             f"{list(config.dilations)} (leave --channels/--dilations out to keep the checkpoint's)")
 
 
 def _validation_batch(examples, frames: int, device):
