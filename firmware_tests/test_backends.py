@@ -17,7 +17,7 @@ from neurorack.model import backends as B
 from neurorack.model.checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
 from neurorack.model.export import DecoderStep, example_inputs, export, load_program
 from neurorack.model.impact_model import ImpactModel, ModelConfig
-from neurorack.model.paths import checkpoint_sha256
+from neurorack.model.paths import checkpoint_sha256, default_models_dir, installed_models
 from neurorack.sounds.library import SoundLibrary
 from neurorack.synth import ImpactSynth
 from neurorack.synth.numpy_synth import NumpyImpactSynth
@@ -159,10 +159,11 @@ def test_exported_program_step_equals_the_torch_decoder(model, sounds, tmp_path)
     assert np.abs(got - expected[0].numpy()).max() <= 1e-4
 
 
-def test_the_shipped_onnx_file_is_the_export_of_the_shipped_checkpoint():
+@pytest.mark.parametrize("name", installed_models())
+def test_every_shipped_onnx_file_is_the_export_of_the_checkpoint_beside_it(name):
     import onnxruntime as ort
 
-    files = B.ModelFiles.find(None)
+    files = B.ModelFiles.find(default_models_dir() / name)
     meta = ort.InferenceSession(str(files.onnx), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     assert meta["neurorack.model_sha256"] == checkpoint_sha256(files.checkpoint)
     assert json.loads(meta["neurorack.config"]) == load_checkpoint(files.checkpoint)[0].config.to_dict()

@@ -115,7 +115,7 @@ def bench_render_side_by_side(model_paths, repeats: int = 100, rounds: int = 4, 
     from .. import load_model
 
     torch.set_num_threads(1)
-    gens = [load_model(p, threads=1) for p in model_paths]
+    gens = [load_model(p, backend="cpu", threads=1) for p in model_paths]  # the torch render: traced graphs
     traj = impact_trajectory(2.0)
     per_round = max(1, repeats // rounds)
     x = torch.cat([torch.from_numpy(traj.curves)[None], torch.from_numpy(traj.timbre)[None, None].expand(1, traj.n_frames, -1)], -1)
@@ -132,14 +132,15 @@ def bench_render_side_by_side(model_paths, repeats: int = 100, rounds: int = 4, 
                     gen.render(traj)
                     times[i].append(time.perf_counter() - t)
                     t = time.perf_counter()
-                    gen.model.decoder(x, gen.model.decoder.initial_state(1))
+                    gen.backend.model.decoder(x, gen.backend.model.decoder.initial_state(1))
                     decoder_times[i].append(time.perf_counter() - t)
     rows = []
     for gen, taken, decoding in zip(gens, times, decoder_times):
         ms = float(np.median(taken) * 1e3)
-        rows.append({"model": os.path.relpath(gen.path), "parameters": gen.model.parameter_count(),
-                     "file_bytes": gen.path.stat().st_size, "channels": gen.model.config.channels,
-                     "dilations": list(gen.model.config.dilations),
+        model = gen.backend.model
+        rows.append({"model": os.path.relpath(gen.path), "parameters": model.parameter_count(),
+                     "file_bytes": gen.path.stat().st_size, "channels": model.config.channels,
+                     "dilations": list(model.config.dilations),
                      "render_ms_median": round(ms, 3), "render_ms_p90": round(float(np.percentile(taken, 90) * 1e3), 3),
                      "real_time_factor": round(2000.0 / ms, 1),
                      "eager_decoder_ms_median": round(float(np.median(decoding) * 1e3), 3),
