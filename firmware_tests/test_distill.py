@@ -100,7 +100,7 @@ def test_bad_distillation_weights_are_named(weights, phrase):
 
 
 def test_model_settings_refuse_a_decoder_of_no_width():
-    with pytest.raises(ValueError, match="channels must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="channels must be whole numbers 1..1024"):
         ModelConfig(channels=0)
     with pytest.raises(ValueError, match="dilations must be"):
         ModelConfig(dilations=[1, 0])

@@ -15,8 +15,6 @@ from .paths import default_models_dir
 FORMAT = "neurorack-impact-model"
 VERSION = 1
 MAX_BYTES = 512 << 20  # the shipped model is a few MB
-MAX_SIZE = 1024  # channels, partials, bands, dilation: the largest sane value of each
-MAX_LAYERS = 64
 
 
 def save_checkpoint(path, model: ImpactModel, meta: dict | None = None, training: dict | None = None) -> None:
@@ -66,9 +64,7 @@ def load_checkpoint(path) -> tuple[ImpactModel, dict]:
     """-> (model in eval mode, payload). Raises CheckpointError with a one-line reason."""
     payload = read_checkpoint(path)
     try:
-        config = ModelConfig.from_dict(payload["config"])
-        check_config(config)
-        model = ImpactModel(config)
+        model = ImpactModel(ModelConfig.from_dict(payload["config"]))
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(f"{path}: its model settings do not describe this architecture ({exc})") from None
     try:
@@ -78,18 +74,6 @@ def load_checkpoint(path) -> tuple[ImpactModel, dict]:
         raise CheckpointError(f"{path}: weights do not fit this architecture ({first[:160]})") from None
     model.eval()
     return model, payload
-
-
-def check_config(config: ModelConfig) -> None:
-    """Sizes a model of this architecture can have; absurd ones (a file that would allocate
-    terabytes) are refused before anything is built."""
-    for name, value in vars(config).items():
-        values = value if name == "dilations" else [value]
-        if not isinstance(values, list) or not 1 <= len(values) <= MAX_LAYERS:
-            raise ValueError(f"{name} must be a list of 1..{MAX_LAYERS} numbers")
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SIZE:
-                raise ValueError(f"{name} must be whole numbers 1..{MAX_SIZE}, not {v!r:.20}")
 
 
 def default_checkpoint() -> Path:

@@ -15,6 +15,10 @@ from ..synth import ImpactSynth
 from .decoder import CausalDecoder
 
 
+MAX_SIZE = 1024  # channels, partials, bands, a dilation: the largest sane value of each
+MAX_LAYERS = 64
+
+
 @dataclass
 class ModelConfig:
     channels: int = 64
@@ -25,10 +29,15 @@ class ModelConfig:
     n_reverb_bands: int = 8
 
     def __post_init__(self):
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
-            raise ValueError(f"channels must be a whole number >= 1; got {self.channels!r}")
-        if not self.dilations or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.dilations):
-            raise ValueError(f"dilations must be one or more whole numbers >= 1; got {self.dilations!r}")
+        """Sizes this architecture can have; absurd ones (a file that would allocate terabytes)
+        are refused before anything is built."""
+        for name, value in vars(self).items():
+            values = value if name == "dilations" else [value]
+            if not isinstance(values, list) or not 1 <= len(values) <= MAX_LAYERS:
+                raise ValueError(f"{name} must be a list of 1..{MAX_LAYERS} numbers")
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SIZE:
+                    raise ValueError(f"{name} must be whole numbers 1..{MAX_SIZE}, not {v!r:.20}")
 
     def to_dict(self) -> dict:
         return asdict(self)
