@@ -1,11 +1,11 @@
 """Board profiles: hardware/NAME.toml, validated once, with one clear line per mistake."""
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..assets import asset_dir
 from ..errors import NeurorackError
 from .cv import RANGES, CvInput
 
@@ -50,9 +50,8 @@ class BoardProfile:
 
 
 def hardware_dir() -> Path:
-    """$NEURORACK_HARDWARE or the hardware/ folder beside the package."""
-    env = os.environ.get("NEURORACK_HARDWARE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "hardware"
+    """$NEURORACK_HARDWARE, the checkout's hardware/ folder, or the installed copy."""
+    return asset_dir("hardware", "NEURORACK_HARDWARE")
 
 
 def available_profiles() -> list[str]:
