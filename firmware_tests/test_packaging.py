@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -53,9 +54,11 @@ def installed(tmp_path_factory):
     Its dependencies come from the test environment's site-packages (a .pth line, so nothing
     is downloaded); neurorack itself only from the wheel."""
     root = tmp_path_factory.mktemp("installed")
-    wheels = root / "wheels"
+    source, wheels = root / "source", root / "wheels"  # a clean copy: no build/ left from another build
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "out", "*.egg-info",
+                                                                "__pycache__", "data", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheels), str(REPO)], capture_output=True, text=True, timeout=300)
+                            "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     wheel = next(wheels.glob("neurorack-*.whl"))
     venv = root / "venv"
