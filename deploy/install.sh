@@ -112,7 +112,7 @@ detect_os() {  # sets OS_NAME, PYTHON
     OS_NAME="JetPack 6 (L4T R36, Ubuntu 22.04)"
     return
   fi
-  [ "$arch" = arm64 ] || die "unsupported OS: a $arch system; install Raspberry Pi OS 64-bit (arm64)"
+  [ "$arch" = arm64 ] || die "unsupported OS: $arch packages (32-bit?); install Raspberry Pi OS 64-bit (arm64)"
   case "$id" in debian|raspbian) ;; *) die "unsupported OS: $id on a Raspberry Pi; install Raspberry Pi OS (64-bit)" ;; esac
   case "$codename" in bookworm|trixie) ;; *) die "unsupported OS: Raspberry Pi OS ${codename:-$version} (needs Bookworm or Trixie, 64-bit)" ;; esac
   [ -e "$ROOT/etc/rpi-issue" ] || die "unsupported OS: plain Debian $codename; install Raspberry Pi OS (its raspi-config, firmware and overlays)"
@@ -172,12 +172,26 @@ uninstall() {
 # -- checks before anything is changed -------------------------------------------------------
 [ "$UNINSTALL" = 1 ] && uninstall
 [ -n "$BOARD" ] || die "say which board profile: --board NAME (profiles: $(cd "$SRC/hardware" && ls *.toml | sed 's/\.toml$//' | tr '\n' ' '))"
+[[ "$BOARD" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || die "--board takes a profile name from hardware/ (letters, digits, - and _), not $BOARD"
+[ -z "$USER_NAME" ] || [[ "$USER_NAME" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user takes a user name, not $USER_NAME"
 PROFILE="$SRC/hardware/$BOARD.toml"
 [ -f "$PROFILE" ] || die "no board profile $BOARD (profiles: $(cd "$SRC/hardware" && ls *.toml | sed 's/\.toml$//' | tr '\n' ' '))"
 if [ "$PRINT_UNIT" = 1 ]; then [ -n "$USER_NAME" ] || USER_NAME=neurorack; render_unit; exit 0; fi
 
+validate_profile() {  # validate_profile PYTHON: neurorack's own check of the whole profile
+  local out
+  out="$(cd / && PYTHONPATH="$SRC" NEURORACK_HARDWARE="$SRC/hardware" "$1" -c \
+    'import sys; from neurorack.hal.profile import load_profile; load_profile(sys.argv[1])' "$BOARD" 2>&1)" && return 0
+  case "$out" in
+    *"No module named"*) return 2 ;;   # this Python lacks tomli (3.10): checked by the runtime's, later
+    *) die "$(echo "$out" | tail -n 1 | sed 's/^[A-Za-z.]*Error: //')" ;;
+  esac
+}
+
 detect_board
 detect_os
+PROFILE_CHECKED=0
+validate_profile python3 && PROFILE_CHECKED=1 || true
 GPIO="$(toml_get "$PROFILE" "" gpio)"
 OVERLAY="$(toml_get "$PROFILE" audio overlay)"
 OUTPUT="$(toml_get "$PROFILE" audio output)"
@@ -206,7 +220,6 @@ if [ "$KIND" = pi ]; then
   if [ -n "$OVERLAY" ] && [ ! -f "$ROOT$OVERLAYS/$OVERLAY.dtbo" ]; then
     die "profile $BOARD names the overlay $OVERLAY, which this board lacks ($OVERLAYS/$OVERLAY.dtbo); update the firmware (sudo apt full-upgrade) or fix [audio] overlay"
   fi
-  command -v raspi-config >/dev/null || [ "$DRY" = 1 ] || die "raspi-config is missing: sudo apt install raspi-config (it enables SPI and I2C)"
 else
   [ -z "$OVERLAY" ] || die "profile $BOARD names an overlay ($OVERLAY): on a Jetson set the header's I2S function with sudo /opt/nvidia/jetson-io/jetson-io.py, and remove overlay from the profile"
   if { [[ "$ADC" == mcp* ]] || [ "$DISPLAY_BUS" = spi ]; } && ! ls "$ROOT"/dev/spidev* >/dev/null 2>&1; then
@@ -221,6 +234,10 @@ if [ "$READ_ONLY" = 1 ]; then
   [ "$KIND" = pi ] || die "--read-only-root uses raspi-config's overlay file system: Raspberry Pi OS only"
   awk -v d="$DATA" '$1 !~ /^#/ && $2 == d { found = 1 } END { exit !found }' "$ROOT/etc/fstab" 2>/dev/null ||
     die "--read-only-root: $DATA is not its own file system in /etc/fstab, so it would be read-only too (and lose settings at each boot); give it a partition (README: On a Raspberry Pi) or choose one with --data DIR"
+fi
+
+if [ "$KIND" = pi ] && [ "$DRY" = 0 ]; then
+  command -v raspi-config >/dev/null || die "raspi-config is missing: sudo apt install raspi-config (it enables SPI and I2C)"
 fi
 
 # -- 1. Debian packages ----------------------------------------------------------------------
@@ -258,29 +275,36 @@ source_hash() {  # what the runtime is built from: the sources, the options, thi
     echo "$EXTRA ${VENV_ARGS[*]} ${PIP_ARGS[*]} $TORCH_STEP $TORCH_CPU_INDEX"; sha256sum "$0"; } | sha256sum | cut -c1-12
 }
 STAMP="$(source_hash)"
-build_runtime() {
-  local build="$PREFIX/venv-$STAMP"
-  rm -rf "$build" "$PREFIX/venv.next"
-  mkdir -p "$PREFIX"
+build_runtime() {  # in a new folder; switched to with one rename once it works, removed if not
+  local prefix="$ROOT$PREFIX" build="$ROOT$PREFIX/venv-$STAMP" log
+  local made="$prefix"   # the first folder this makes, removed again if the build fails
+  while [ ! -d "$(dirname "$made")" ]; do made="$(dirname "$made")"; done
+  [ -d "$made" ] && made=""
+  rm -rf "$build" "$prefix/venv.next"
+  mkdir -p "$prefix"
+  log="$(mktemp "${TMPDIR:-/tmp}/neurorack-pip.XXXXXX")"
   if ! { "$PYTHON" -m venv "${VENV_ARGS[@]}" "$build" &&
          { [ -z "$TORCH_STEP" ] || "$build/bin/pip" install "${PIP_ARGS[@]}" --index-url "$TORCH_CPU_INDEX" "$TORCH_STEP"; } &&
          "$build/bin/pip" install "${PIP_ARGS[@]}" "$SRC[$EXTRA]" &&
-         "$build/bin/neurorack" --help >/dev/null; }; then
+         "$build/bin/neurorack" --help >/dev/null; } > "$log" 2>&1; then
     rm -rf "$build"
-    echo "install.sh: pip could not build the runtime (no network? see above); nothing was switched" >&2
-    return 1
+    [ -z "$made" ] || rm -rf "$made"
+    die "pip could not install the runtime (no network?): $(grep -E 'ERROR|Error' "$log" | tail -n 1 | cut -c1-200); nothing was switched: run again when online (pip's log: $log)"
   fi
+  rm -f "$log"
   echo "$STAMP" > "$build/.neurorack-stamp"
-  ln -s "venv-$STAMP" "$PREFIX/venv.next" && mv -T "$PREFIX/venv.next" "$PREFIX/venv"   # one rename
-  find "$PREFIX" -maxdepth 1 -name 'venv-*' ! -name "venv-$STAMP" -exec rm -rf {} +
+  ln -s "venv-$STAMP" "$prefix/venv.next" && mv -T "$prefix/venv.next" "$prefix/venv"   # one rename
+  find "$prefix" -maxdepth 1 -name 'venv-*' ! -name "venv-$STAMP" -exec rm -rf {} +
 }
 if [ "$(cat "$ROOT$PREFIX/venv/.neurorack-stamp" 2>/dev/null)" = "$STAMP" ]; then
   ok "runtime $PREFIX/venv is built from this checkout"
 else
-  what="build the runtime $PREFIX/venv: python3 -m venv${VENV_ARGS[*]:+ ${VENV_ARGS[*]}}"
+  what="build the runtime $PREFIX/venv-$STAMP, then point $PREFIX/venv at it: python3 -m venv${VENV_ARGS[*]:+ ${VENV_ARGS[*]}}"
   [ -n "$TORCH_STEP" ] && what="$what; pip install $TORCH_STEP --index-url $TORCH_CPU_INDEX"
   act "$what; pip install $SRC[$EXTRA]" build_runtime
 fi
+
+if [ "$PROFILE_CHECKED" = 0 ] && [ "$DRY" = 0 ]; then validate_profile "$ROOT$PREFIX/venv/bin/python"; fi
 
 # -- 3. SPI, I2C, the audio overlay ----------------------------------------------------------
 if [ "$KIND" = pi ]; then
