@@ -16,6 +16,7 @@
 # as its user with its environment). /sys is not mounted either: under qemu-user, torch and
 # onnxruntime crash reading the host's /sys/devices/system/cpu.
 #
+# ARM64_RESUME=1 reuses the last run's root instead of a fresh copy (after a fix to a later step).
 # Needs root, debootstrap, qemu-user-static and binfmt-support (installed if missing), and the
 # network (Debian's mirror, PyPI). Writes the report to $ARM64_REPORT.
 set -euo pipefail
@@ -33,7 +34,8 @@ CHECK_TORCH="${CHECK_TORCH:-torch==2.5.1}"
 [ "$(id -u)" = 0 ] || { echo "check-arm64: needs root (debootstrap, chroot): sudo make check-arm64" >&2; exit 1; }
 mkdir -p "$(dirname "$REPORT")"
 : > "$REPORT"
-log() { echo "$*" | tee -a "$REPORT"; }
+exec 3>&1  # the terminal, for lines logged from inside a step (whose output goes to step.log)
+log() { echo "$*" | tee -a "$REPORT" >&3; }
 step() {  # step NAME command...: run it, log how long it took; stop at the first failure
   local name="$1" start end; shift
   start=$(date +%s.%N)
@@ -83,6 +85,21 @@ fresh_root() {
   mount --bind /dev/pts "$RUN/dev/pts"
 }
 
+reuse_root() {  # ARM64_RESUME=1: the root of the last run, with this checkout copied in again
+  [ -d "$RUN/opt" ] || { echo "no earlier run in $RUN to resume" >&2; return 1; }
+  cleanup
+  mount --bind /dev "$RUN/dev"
+  mount --bind /dev/pts "$RUN/dev/pts"
+  copy_checkout
+}
+
+copy_checkout() {
+  rm -rf "$RUN/home/musician/neurorack"
+  mkdir -p "$RUN/home/musician/neurorack"
+  (cd "$SRC" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$RUN/home/musician/neurorack/")
+  in_root chown -R musician: /home/musician/neurorack
+}
+
 fake_pi() {
   mkdir -p "$RUN/proc/device-tree" "$RUN/boot/firmware/overlays"
   printf 'Raspberry Pi 4 Model B Rev 1.5\0' > "$RUN/proc/device-tree/model"
@@ -113,9 +130,7 @@ esac
 EOF
   chmod +x "$RUN/usr/local/bin/raspi-config"
   in_root useradd --create-home --shell /bin/bash musician
-  mkdir -p "$RUN/home/musician/neurorack"
-  (cd "$SRC" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$RUN/home/musician/neurorack/")
-  in_root chown -R musician: /home/musician/neurorack
+  copy_checkout
 }
 
 install_runtime() { in_root env SUDO_USER=musician /home/musician/neurorack/deploy/install.sh --board pi-mcp3208; }
@@ -138,7 +153,8 @@ torch_for_render() {
   if in_root runuser -u musician -- /opt/neurorack/venv/bin/python -c "import neurorack; neurorack.load_model()" 2>/dev/null; then
     echo "the runtime renders without torch"; return 0
   fi
-  in_root /opt/neurorack/venv/bin/pip install -q --no-cache-dir --target /opt/check-torch "$CHECK_TORCH"
+  [ -d "$RUN/opt/check-torch/torch" ] ||   # kept from the run resumed (ARM64_RESUME=1)
+    in_root /opt/neurorack/venv/bin/pip install -q --no-cache-dir --target /opt/check-torch "$CHECK_TORCH"
   ! ls -d "$RUN"/opt/check-torch/nvidia* 2>/dev/null || { echo "$CHECK_TORCH brought CUDA packages" >&2; return 1; }
   RENDER_ENV=(PYTHONPATH=/opt/check-torch)
   log "  render step: $CHECK_TORCH (CPU-only aarch64 wheel from PyPI, no nvidia packages) in /opt/check-torch, $(du -sm "$RUN/opt/check-torch" | cut -f1) MB, not part of the runtime"
@@ -180,11 +196,31 @@ sys.exit(0 if ready else 1)
 EOF
 }
 
+make_demo_plan() {
+  # What `make demo` would install on this arm64 machine (deploy/make-venv.sh's choice, then
+  # pip's resolution, --dry-run): no torch from this index, no nvidia or triton packages.
+  local plan extras
+  plan="$(in_root sh -c 'cd /home/musician/neurorack && bash deploy/make-venv.sh --plan python3')"
+  extras="${plan##*extras=}"
+  in_root sh -c "python3 -m venv /tmp/demo-venv && cd /home/musician/neurorack &&
+    /tmp/demo-venv/bin/pip install -q --dry-run --ignore-installed --report /tmp/demo-plan.json '.[$extras]'"
+  in_root /tmp/demo-venv/bin/python -c "
+import json, sys
+names = sorted(i['metadata']['name'].lower() for i in json.load(open('/tmp/demo-plan.json'))['install'])
+cuda = [n for n in names if n == 'torch' or n.startswith(('nvidia', 'triton', 'cuda'))]
+print('$plan:', len(names), 'packages; torch/CUDA among them:', cuda or 'none')
+sys.exit(1 if cuda and '$plan'.startswith('torch=none') else 0)" | tee "$CACHE/demo-plan.log"
+}
+
 log "check-arm64: deploy/install.sh --board pi-mcp3208 on an emulated Raspberry Pi 4 (Debian Bookworm arm64, qemu-user) $(date -u +%FT%TZ)"
 step "host tools (debootstrap, qemu-user-static)" host_tools
 step "arm64 Bookworm root (debootstrap, reused if built)" make_base
-step "fresh copy of it, /dev bound" fresh_root
-step "fake Pi: device tree, boot partition, raspi-config" fake_pi
+if [ "${ARM64_RESUME:-0}" = 1 ]; then
+  step "the last run's root, resumed (ARM64_RESUME=1)" reuse_root
+else
+  step "fresh copy of it, /dev bound" fresh_root
+  step "fake Pi: device tree, boot partition, raspi-config" fake_pi
+fi
 step "deploy/install.sh --board pi-mcp3208" install_runtime
 log "$(sed -n 's/^doing: /  did: /p' "$CACHE/step.log")"
 step "deploy/install.sh again (must change nothing)" install_again
@@ -194,6 +230,8 @@ step "torch for the render step, if the runtime needs it" torch_for_render
 step "render an impact (big impact, installed runtime)" render_impact
 step "offline --record of the demo patch" record_patch
 log "  $(cat "$CACHE/record.log")"
+step "make demo's venv on arm64 (plan, pip --dry-run)" make_demo_plan
+log "  $(tail -n 1 "$CACHE/demo-plan.log")"
 step "unit command to first playable gate (sim board, JACK dummy)" start_to_playable
 log "  $(tail -n 1 "$CACHE/playable.log")"
 log "raspi-config calls: $(tr '\n' ';' < "$RUN/var/log/raspi-config.calls")"

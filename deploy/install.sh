@@ -47,7 +47,7 @@ done
 STATE="$PREFIX/install.state"   # what this installer changed, for --uninstall
 
 # -- doing, or saying what would be done ---------------------------------------------------
-CHANGED=0
+CHANGED=0 REBOOT=0 RESTART=0
 act() {  # act "what it does" command args...: run it (or print it, with --dry-run)
   local what="$1"; shift
   CHANGED=1
@@ -163,7 +163,7 @@ uninstall() {
       udev=*) act "remove ${line#udev=}" rm -f "$ROOT${line#udev=}" ;;
       modules=*) act "remove ${line#modules=}" rm -f "$ROOT${line#modules=}" ;;
     esac
-  done < <(cat "$ROOT$STATE" 2>/dev/null)
+  done < "$( [ -f "$ROOT$STATE" ] && echo "$ROOT$STATE" || echo /dev/null)"
   act "remove the runtime $PREFIX" rm -rf "$ROOT$PREFIX"
   echo "kept: $DATA (settings, sounds, engines): remove it by hand if you want them gone"
   exit 0
@@ -269,10 +269,10 @@ if [ "$KIND" = jetson ]; then
 elif [ "$BACKEND" = cpu ]; then
   TORCH_STEP="$TORCH_SPEC"             # the CPU-only build, from PyTorch's own index: never PyPI's CUDA one
 fi
-source_hash() {  # what the runtime is built from: the sources, the options, this script
+source_hash() {  # what the runtime is built from: the sources and the options
   { (cd "$SRC" && find neurorack hardware ui models setup.py pyproject.toml -type f \
        ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum)
-    echo "$EXTRA ${VENV_ARGS[*]} ${PIP_ARGS[*]} $TORCH_STEP $TORCH_CPU_INDEX"; sha256sum "$0"; } | sha256sum | cut -c1-12
+    echo "$EXTRA ${VENV_ARGS[*]} ${PIP_ARGS[*]} $TORCH_STEP $TORCH_CPU_INDEX"; } | sha256sum | cut -c1-12
 }
 STAMP="$(source_hash)"
 build_runtime() {  # in a new folder; switched to with one rename once it works, removed if not
@@ -314,6 +314,7 @@ if [ "$KIND" = pi ]; then
     else
       act "enable ${bus^^}: raspi-config nonint do_$bus 0" raspi-config nonint "do_$bus" 0
       state_add "$bus=enabled"
+      REBOOT=1
     fi
   done
   if [ -z "$OVERLAY" ]; then
@@ -327,6 +328,7 @@ if [ "$KIND" = pi ]; then
     }
     act "add dtoverlay=$OVERLAY to $CONFIG" add_overlay
     state_add "overlay=$OVERLAY"
+    REBOOT=1
   fi
 else
   if [[ "$ADC" == mcp* ]] || [ "$DISPLAY_BUS" = spi ]; then
@@ -344,6 +346,7 @@ for group in gpio spi i2c audio; do
   group_exists "$group" || act "create group $group" groupadd --system "$group"
   act "add $USER_NAME to group $group" usermod -aG "$group" "$USER_NAME"
   state_add "group=$USER_NAME:$group"
+  REBOOT=1
 done
 if [ "$KIND" = jetson ]; then
   RULES=/etc/udev/rules.d/99-neurorack-gpio.rules
@@ -373,17 +376,20 @@ fi
 if [ -f "$ROOT$UNIT" ] && [ "$(render_unit)" = "$(cat "$ROOT$UNIT")" ]; then
   ok "$UNIT (board $BOARD)"
 else
-  act "write $UNIT (board $BOARD, user $USER_NAME)" write_file "$UNIT" 644 < <(render_unit)
+  write_unit() { render_unit | write_file "$UNIT" 644; }
+  act "write $UNIT (board $BOARD, user $USER_NAME)" write_unit
   RESTART=1
 fi
 if unit_enabled; then ok "neurorack.service is enabled"; else
   act "enable neurorack.service (starts at boot)" systemctl enable neurorack.service
   RESTART=1
 fi
-if systemd_running && [ "${RESTART:-0}" = 1 ]; then
-  act "restart neurorack.service" sh -c "systemctl daemon-reload && systemctl restart neurorack.service"
-elif [ "${RESTART:-0}" = 1 ]; then
+if [ "$RESTART" = 1 ] && ! systemd_running; then
   echo "note: systemd is not running here (an image or a chroot): the service starts at the next boot"
+elif [ "$RESTART" = 1 ] && [ "$REBOOT" = 1 ]; then
+  act "reload systemd (the service starts after the reboot, with SPI, I2C and the overlay on)" systemctl daemon-reload
+elif [ "$RESTART" = 1 ]; then
+  act "restart neurorack.service" sh -c "systemctl daemon-reload && systemctl restart neurorack.service"
 fi
 
 # -- 6. read-only root (last: after it, the root takes no more changes) -----------------------
@@ -399,7 +405,7 @@ if [ "$DRY" = 1 ]; then
   [ "$CHANGED" = 1 ] && echo "dry run: nothing was changed" || echo "dry run: nothing to do"
 elif [ "$CHANGED" = 1 ]; then
   echo "done: neurorack runs as $USER_NAME on board $BOARD; settings and sounds in $DATA; log: journalctl -u neurorack"
-  [ "$KIND" = pi ] && echo "reboot once (sudo reboot) for SPI, I2C, the audio overlay and the groups to take effect"
+  if [ "$REBOOT" = 1 ]; then echo "reboot once (sudo reboot) for SPI, I2C, the audio overlay and the groups to take effect"; fi
 else
   echo "nothing to do: neurorack is installed and up to date"
 fi

@@ -87,13 +87,15 @@ def pi_actions(extra: str, overlay: str, spi=True, i2c=True) -> list[str]:
     ]
 
 
-PI_CASES = {  # (device-tree model, os-release, profile) -> first line, GPIO extra, overlay
-    "pi4-bookworm": ("Raspberry Pi 4 Model B Rev 1.5", BOOKWORM, "pi-mcp3208", "pi4", "Raspberry Pi OS bookworm", "pi"),
-    "pi5-bookworm": ("Raspberry Pi 5 Model B Rev 1.0", BOOKWORM, "pi-ads1115", "pi5", "Raspberry Pi OS bookworm", "pi5"),
-    "pi5-trixie": ("Raspberry Pi 5 Model B Rev 1.1", TRIXIE, "pi-mcp3208", "pi5", "Raspberry Pi OS trixie", "pi5"),
-    "pi3-trixie": ("Raspberry Pi 3 Model B Plus Rev 1.3", TRIXIE, "pi-mcp3208", "pi3", "Raspberry Pi OS trixie", "pi"),
-    "zero2-bookworm": ("Raspberry Pi Zero 2 W Rev 1.0", BOOKWORM, "pi-ads1115", "pizero2", "Raspberry Pi OS bookworm", "pi"),
+PI_MODELS = {  # device-tree model -> (what the installer calls it, GPIO extra, the profile tried on it)
+    "Raspberry Pi 3 Model B Plus Rev 1.3": ("pi3", "pi", "pi-mcp3208"),
+    "Raspberry Pi 4 Model B Rev 1.5": ("pi4", "pi", "pi-mcp3208"),
+    "Raspberry Pi 5 Model B Rev 1.0": ("pi5", "pi5", "pi-ads1115"),
+    "Raspberry Pi Zero 2 W Rev 1.0": ("pizero2", "pi", "pi-ads1115"),
 }
+PI_OSES = {"bookworm": BOOKWORM, "trixie": TRIXIE}
+PI_CASES = {f"{kind}-{codename}": (model, PI_OSES[codename], board, kind, f"Raspberry Pi OS {codename}", extra)
+            for model, (kind, extra, board) in PI_MODELS.items() for codename in PI_OSES}
 OVERLAY = {"pi-mcp3208": ("wm8731", "rpi-proto"), "pi-ads1115": ("pcm5102a", "hifiberry-dac")}
 
 
