@@ -24,7 +24,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC="$(cd "$HERE/.." && pwd)"
 CACHE="$(mkdir -p "${ARM64_CACHE:-$SRC/build/arm64}" && cd "${ARM64_CACHE:-$SRC/build/arm64}" && pwd)"
 REPORT="${ARM64_REPORT:-$SRC/out/check-arm64/report.txt}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror: $DEBIAN_MIRROR, else the one this host's apt uses.
+MIRROR="${DEBIAN_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+  grep -E '^(URIs:|deb )' | grep -v security | head -n 1 | sed -E 's/^URIs: *//; s/^deb (\[[^]]*\] )?//; s/ .*//' || true)}"
+[ -n "$MIRROR" ] || { echo "check-arm64: no Debian mirror in this host's apt sources: set DEBIAN_MIRROR" >&2; exit 1; }
+# ARM64_STEPS: the steps to run after the install (default all of them; with ARM64_RESUME=1,
+# to finish a run whose later step failed): install again verify size torch render record plan playable.
+ARM64_STEPS="${ARM64_STEPS:-install again verify size torch render record plan playable}"
+want() { [[ " $ARM64_STEPS " == *" $1 "* ]]; }
 BASE="$CACHE/base" RUN="$CACHE/run"
 # torch for the render step, where the runtime has no torch-free backend yet: a release whose
 # PyPI wheel for aarch64 is the CPU-only build (newer ones there are CUDA builds; PyTorch's own
@@ -221,19 +228,28 @@ else
   step "fresh copy of it, /dev bound" fresh_root
   step "fake Pi: device tree, boot partition, raspi-config" fake_pi
 fi
-step "deploy/install.sh --board pi-mcp3208" install_runtime
-log "$(sed -n 's/^doing: /  did: /p' "$CACHE/step.log")"
-step "deploy/install.sh again (must change nothing)" install_again
-step "systemd-analyze verify neurorack.service" verify_unit
-runtime_size
-step "torch for the render step, if the runtime needs it" torch_for_render
-step "render an impact (big impact, installed runtime)" render_impact
-step "offline --record of the demo patch" record_patch
-log "  $(cat "$CACHE/record.log")"
-step "make demo's venv on arm64 (plan, pip --dry-run)" make_demo_plan
-log "  $(tail -n 1 "$CACHE/demo-plan.log")"
-step "unit command to first playable gate (sim board, JACK dummy)" start_to_playable
-log "  $(tail -n 1 "$CACHE/playable.log")"
+if want install; then
+  step "deploy/install.sh --board pi-mcp3208" install_runtime
+  log "$(sed -n 's/^doing: /  did: /p' "$CACHE/step.log")"
+fi
+want again && step "deploy/install.sh again (must change nothing)" install_again
+want verify && step "systemd-analyze verify neurorack.service" verify_unit
+want size && runtime_size
+want torch && step "torch for the render step, if the runtime needs it" torch_for_render
+want render && step "render an impact (big impact, installed runtime)" render_impact
+if want record; then
+  step "offline --record of the demo patch" record_patch
+  log "  $(cat "$CACHE/record.log")"
+fi
+if want plan; then
+  step "make demo's venv on arm64 (plan, pip --dry-run)" make_demo_plan
+  log "  $(tail -n 1 "$CACHE/demo-plan.log")"
+fi
+if want playable; then
+  want torch || torch_for_render >/dev/null
+  step "unit command to first playable gate (sim board, JACK dummy)" start_to_playable
+  log "  $(tail -n 1 "$CACHE/playable.log")"
+fi
 log "raspi-config calls: $(tr '\n' ';' < "$RUN/var/log/raspi-config.calls")"
 log "config.txt now: $(grep -v '^#' "$RUN/boot/firmware/config.txt" | tr '\n' ' ')"
 log "report: $REPORT"

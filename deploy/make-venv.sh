@@ -8,7 +8,7 @@
 #            from the usual index (on this project's machines that is the CPU build on disk);
 #            on arm64 no torch at all, because PyPI's aarch64 torch is the CUDA build (gigabytes
 #            of nvidia packages): the venv then runs torch-free (the onnx backend), without the
-#            torch extra, and says how to add the CPU build later.
+#            torch and train extras (auraloss needs torch), and says how to add the CPU build later.
 #
 # deploy/make-venv.sh --plan PYTHON: print where torch would come from and which extras, and
 # install nothing (make check-arm64 asks it on the emulated Pi).
@@ -28,7 +28,7 @@ elif reachable "$TORCH_CPU_INDEX"; then
 elif [ "$(uname -m)" = x86_64 ]; then
   torch=pin extras=dev
 else
-  torch=none extras=train,test
+  torch=none extras=analysis,test   # not train: auraloss would pull PyPI's torch
 fi
 if [ "$PLAN" = 1 ]; then echo "torch=$torch extras=$extras"; exit 0; fi
 
