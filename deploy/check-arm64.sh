@@ -59,8 +59,13 @@ in_root() {
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
 }
 cleanup() {
-  for m in "$RUN/dev/pts" "$RUN/dev"; do mountpoint -q "$m" && umount -l "$m"; done
+  for m in "$RUN/proc" "$RUN/dev/shm" "$RUN/dev/pts" "$RUN/dev"; do mountpoint -q "$m" && umount -l "$m"; done
   return 0
+}
+bind_dev() {  # the host's devices, but shared memory of the root's own (render slabs, JACK)
+  mount --bind /dev "$RUN/dev"
+  mount --bind /dev/pts "$RUN/dev/pts"
+  mount -t tmpfs -o mode=1777 tmpfs "$RUN/dev/shm"
 }
 trap cleanup EXIT
 
@@ -88,15 +93,13 @@ fresh_root() {
   cp /etc/resolv.conf "$RUN/etc/resolv.conf"
   # The host's trust: where the host reaches PyPI through a TLS proxy, the root needs its CA too.
   cp /etc/ssl/certs/ca-certificates.crt "$RUN/etc/ssl/certs/ca-certificates.crt"
-  mount --bind /dev "$RUN/dev"
-  mount --bind /dev/pts "$RUN/dev/pts"
+  bind_dev
 }
 
 reuse_root() {  # ARM64_RESUME=1: the root of the last run, with this checkout copied in again
   [ -d "$RUN/opt" ] || { echo "no earlier run in $RUN to resume" >&2; return 1; }
   cleanup
-  mount --bind /dev "$RUN/dev"
-  mount --bind /dev/pts "$RUN/dev/pts"
+  bind_dev
   copy_checkout
 }
 
@@ -182,8 +185,12 @@ open('/tmp/patch.jsonl', 'w').write(''.join(json.dumps(e) + '\n' for e in script
 start_to_playable() {
   # The unit's ExecStart, as systemd would run it, on the sim board (a chroot has no SPI, GPIO
   # or sound card) playing into a JACK dummy server: the time from exec to the first playable gate.
+  # /proc is mounted for this step only: the module pins its processes to cores through it (the
+  # mount hides the faked device tree meanwhile).
   in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jackd2 >/dev/null
-  as_musician /opt/neurorack/venv/bin/python - <<'EOF' | tee "$CACHE/playable.log"
+  mount -t proc proc "$RUN/proc"
+  local status=0
+  as_musician /opt/neurorack/venv/bin/python - <<'EOF' > "$CACHE/playable.log" || status=$?
 import os, subprocess, sys, time
 jack = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -191,16 +198,22 @@ time.sleep(3)
 start = time.monotonic()
 module = subprocess.Popen(["/opt/neurorack/venv/bin/neurorack", "run", "--board", "sim", "--device", "jack",
                            "--duration", "5"], stderr=subprocess.PIPE, text=True)
-ready = None
+ready, lines = None, []
 for line in module.stderr:
+    lines.append(line.rstrip())
     if "ready: first gate playable" in line and ready is None:
         ready = time.monotonic() - start
         print("module:", line.strip())
 module.wait(timeout=120)
 jack.terminate(); jack.wait(timeout=10)
+if not ready:
+    print("\n".join(lines[-10:]))
 print(f"start to first playable gate: {ready:.2f} s (emulated)" if ready else "never became playable")
 sys.exit(0 if ready else 1)
 EOF
+  umount "$RUN/proc"
+  cat "$CACHE/playable.log"
+  return "$status"
 }
 
 make_demo_plan() {
