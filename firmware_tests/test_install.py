@@ -379,3 +379,26 @@ def test_the_unit_the_installer_writes_passes_systemd_analyze_verify(tmp_path):
     broken = tmp_path / "broken.service"
     broken.write_text(text.replace(f"{prefix}/venv/bin/neurorack", f"{prefix}/nowhere/neurorack"))
     assert subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True).returncode != 0
+
+
+def test_spi_that_cannot_be_enabled_stops_the_install_in_one_line_with_the_steps_after_it_not_started(tmp_path):
+    """Everything before SPI is done already; raspi-config refuses SPI (as on a board whose
+    config.txt it cannot write): the install stops there, I2C, the overlay and the unit untouched."""
+    root = fake_board(tmp_path / "root", "Raspberry Pi 4 Model B Rev 1.5", BOOKWORM)
+    (root / "var/lib/dpkg/status").write_text("".join(
+        f"Package: {p}\nStatus: install ok installed\nVersion: 1\nArchitecture: arm64\n\n" for p in APT.split()[2:]))
+    stamp = re.search(r"venv-([0-9a-f]{12})", install(root, "--board", "pi-mcp3208", "--dry-run").stdout).group(1)
+    (root / f"opt/neurorack/venv-{stamp}").mkdir(parents=True)
+    (root / f"opt/neurorack/venv-{stamp}/.neurorack-stamp").write_text(stamp + "\n")
+    (root / "opt/neurorack/venv").symlink_to(f"venv-{stamp}")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "raspi-config").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/calls\nexit 1\n")
+    (bin_dir / "raspi-config").chmod(0o755)
+    before = snapshot(root)
+    result = install(root, "--board", "pi-mcp3208", env_extra={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert result.returncode != 0
+    assert result.stderr == ("install.sh: failed: enable SPI: raspi-config nonint do_spi 0 (nothing after this step "
+                             "was started; fix it and run again)\n")
+    assert (tmp_path / "calls").read_text() == "nonint do_spi 0\n"  # I2C was not tried
+    assert snapshot(root) == before  # no overlay, no groups, no unit, nothing recorded as done
