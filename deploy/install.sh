@@ -204,7 +204,7 @@ case "$KIND:$GPIO" in
 esac
 if [ "$KIND" = pi ]; then
   BACKEND="${BACKEND:-onnx}"
-  case "$BACKEND" in onnx|cpu) ;; *) die "profile $BOARD: backend $BACKEND needs a GPU; a Raspberry Pi runs onnx (or cpu)" ;; esac
+  case "$BACKEND" in onnx|cpu|auto) ;; *) die "profile $BOARD: backend $BACKEND needs a GPU; a Raspberry Pi runs onnx (or cpu)" ;; esac
 else
   BACKEND="${BACKEND:-auto}"
 fi
@@ -266,7 +266,7 @@ TORCH_STEP=""
 if [ "$KIND" = jetson ]; then
   VENV_ARGS=(--system-site-packages)   # JetPack's torch and TensorRT, never another
   PIP_ARGS+=(numpy\<2)                 # JetPack's torch is built against numpy 1
-elif [ "$BACKEND" = cpu ]; then
+elif [ "$BACKEND" = cpu ]; then          # (auto on a Pi: the torch-free onnx backend, nothing more)
   TORCH_STEP="$TORCH_SPEC"             # the CPU-only build, from PyTorch's own index: never PyPI's CUDA one
 fi
 source_hash() {  # what the runtime is built from: the sources and the options
