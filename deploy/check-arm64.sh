@@ -160,7 +160,8 @@ RENDER_ENV=()
 torch_for_render() {
   # The runtime renders torch-free once the onnx backend is in; until then the render step gets
   # a CPU-only torch in its own folder (on PYTHONPATH), so the runtime measured above stays as it is.
-  if in_root runuser -u musician -- /opt/neurorack/venv/bin/python -c "import neurorack; neurorack.load_model()" 2>/dev/null; then
+  if as_musician /opt/neurorack/venv/bin/neurorack sounds export "big impact" /tmp/probe.json >/dev/null 2>&1 &&
+     as_musician /opt/neurorack/venv/bin/neurorack render --descriptors /tmp/probe.json --out /tmp/probe.wav >/dev/null 2>&1; then
     echo "the runtime renders without torch"; return 0
   fi
   [ -d "$RUN/opt/check-torch/torch" ] ||   # kept from the run resumed (ARM64_RESUME=1)
