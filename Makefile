@@ -2,18 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU wheel pinned first, so pip never pulls a CUDA build. A Jetson brings its own
-# torch: there the venv sees the system packages and this is skipped.
-TORCH_SPEC ?= torch==2.13.0
-JETSON := $(wildcard /etc/nv_tegra_release)
-ifeq ($(JETSON),)
-EXTRAS := dev
-else
-EXTRAS := train,test,jetson
-endif
+# torch: the CPU-only build, never a CUDA one; a Jetson's own (deploy/make-venv.sh says how).
+export TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= out/demo
 
-.PHONY: demo test setup system-deps clean
+.PHONY: demo test setup system-deps clean check-arm64
 
 demo: setup
 	$(PY) -m neurorack.demo --out $(DEMO_OUT)
@@ -27,16 +20,15 @@ setup: system-deps $(VENV)/.installed
 system-deps:
 	@bash deploy/install-system-deps.sh
 
-$(VENV)/.installed: pyproject.toml
-ifeq ($(JETSON),)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
-else
-	$(PYTHON) -m venv --system-site-packages $(VENV)
-endif
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+$(VENV)/.installed: pyproject.toml setup.py deploy/make-venv.sh
+	bash deploy/make-venv.sh $(PYTHON) $(VENV)
 	touch $@
+
+# deploy/install.sh on an emulated Raspberry Pi (debootstrap, qemu-user-static; root): slow,
+# not part of `make test`. The arm64 root is built once and kept in $(ARM64_CACHE).
+ARM64_CACHE ?= build/arm64
+check-arm64:
+	ARM64_CACHE=$(ARM64_CACHE) bash deploy/check-arm64.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from neurorack.engine.cpus import CorePlan, plan_cores
@@ -88,3 +89,32 @@ def test_the_gil_bench_measures_a_waking_thread_beside_the_screens_drawing():
     # 0.5 s of 2 ms periods: most wakes happen, however late some are; lateness is never negative
     assert row["pinned"] is True and 100 <= row["wakes"] <= 250
     assert 0 <= row["median_ms"] <= row["p99_ms"] <= row["max_ms"]
+
+
+def test_the_audio_callback_thread_raises_itself_to_sched_fifo_and_only_itself():
+    """The callback runs on a thread PortAudio starts; this test's thread stands in for it."""
+    import threading
+
+    from neurorack.engine.audio import AudioOutput
+    from test_engine import marked_engine
+
+    engine, _ = marked_engine()
+    audio = AudioOutput(engine, rt_priority=20)
+    seen = {}
+
+    class Status:
+        output_underflow = False
+
+    def callback_thread():
+        audio._callback(np.zeros((128, 2), np.float32), 128, None, Status())
+        seen["policy"], seen["priority"] = os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+    thread = threading.Thread(target=callback_thread)
+    thread.start()
+    thread.join()
+    if os.geteuid() != 0 and audio.realtime != "yes":
+        assert "SCHED_FIFO 20 refused" in audio.realtime  # a user without rtprio: said, not fatal
+        return
+    assert audio.realtime == "yes"
+    assert (seen["policy"], seen["priority"]) == (os.SCHED_FIFO, 20)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the main thread is left alone

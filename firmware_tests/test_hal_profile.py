@@ -73,3 +73,37 @@ def test_two_point_calibration_corrects_scale_and_offset():
         Calibration.from_two_points(1.0, 1.02)
     with pytest.raises(ValueError, match="scale by"):
         Calibration.from_two_points(1.0, 6.0)
+
+
+def test_each_shipped_board_names_its_audio_output():
+    tedium, dac, jetson, sim = (load_profile(n).audio for n in ("pi-mcp3208", "pi-ads1115", "jetson-orin-nano", "sim"))
+    assert (tedium.output, tedium.overlay, tedium.server) == ("wm8731", "rpi-proto", "alsa")
+    assert (dac.output, dac.overlay, dac.device_spec) == ("pcm5102a", "hifiberry-dac", "hifiberry")
+    assert (jetson.output, jetson.overlay) == ("usb", None)
+    assert (sim.output, sim.device_spec, sim.rt_priority) == ("default", None, 0)
+    assert tedium.rt_priority == 70
+
+
+def test_a_jack_server_is_the_profiles_choice_too():
+    data = base()
+    data["audio"] = {"output": "pcm5102a", "overlay": "hifiberry-dac", "device": "hifiberry", "server": "jack"}
+    assert parse_profile(data).audio.device_spec == "jack"
+
+
+@pytest.mark.parametrize("audio, message", [
+    ({"output": "pcm5102"}, "[audio] output must be one of pcm5102a, wm8731, usb, default, not 'pcm5102'"),
+    ({"output": "pcm5102a"}, "sits on I2S: name its device-tree overlay"),
+    ({"output": "usb", "overlay": "hifiberry-dac"}, "a USB audio interface needs no overlay"),
+    ({"output": "wm8731", "overlay": "rpi proto; rm"}, "is not a device-tree overlay name"),
+    ({"output": "usb", "server": "pulse"}, "server must be one of alsa, jack"),
+    ({"output": "usb", "rt_priority": 99}, "rt_priority must be 0..95"),
+    ({"output": "usb", "device": ""}, "device must be part of an output device's name"),
+    ({"output": "usb", "period": 128}, "unknown keys ['period']"),
+])
+def test_audio_output_mistakes_are_named(audio, message):
+    data = base()
+    data["audio"] = audio
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(data, "board.toml")
+    assert str(caught.value).startswith("board.toml: ")
+    assert message in str(caught.value)

@@ -445,7 +445,9 @@ def run_module(args, events=None) -> int:
         raise
     a = module.settings.audio
     module.board = board
-    module.audio = AudioOutput(module.engine, args.device or a.device, a.sample_rate, a.block_size, a.channels)
+    output = module.profile.audio  # the board's output; --device or a run config's [audio] device win
+    module.audio = AudioOutput(module.engine, args.device or a.device or output.device_spec, a.sample_rate,
+                               a.block_size, a.channels, rt_priority=output.rt_priority)
     code = run_live(module, board, module.audio, duration=args.duration, panel_port=args.panel,
                     panel_host=args.panel_host)
     if code == AudioWedged.exit_code:

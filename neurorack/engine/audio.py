@@ -18,6 +18,7 @@ import threading
 import time
 
 from ..errors import NeurorackError
+from .cpus import raise_to_fifo
 from .engine import Engine
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,13 @@ def resolve_device(spec):
 
 class AudioOutput:
     def __init__(self, engine: Engine, device=None, sample_rate: int = 48000, block_size: int = 128,
-                 channels: int = 2, retry_s: float = 2.0):
+                 channels: int = 2, retry_s: float = 2.0, rt_priority: int = 0):
         self.engine, self.device_spec = engine, device
+        # The callback's thread raises itself to SCHED_FIFO on its first block (PortAudio's
+        # ALSA thread is an ordinary one); the main loop reports a refusal once.
+        self.rt_priority = rt_priority
+        self.realtime: str | None = None  # None until the first block; then "yes" or why not
+        self._realtime_reported = False
         self.sample_rate, self.block_size, self.channels = sample_rate, block_size, channels
         self.retry_s = retry_s
         self.close_timeout_s = 2.0
@@ -87,6 +93,8 @@ class AudioOutput:
 
     # -- the callback: no lock, no log, no torch, no arrays allocated ---------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:
+        if self.realtime is None:  # once per stream thread, before the first block
+            self.realtime = raise_to_fifo(self.rt_priority) or "yes"
         now = time.monotonic_ns()
         if self._last_ns and now - self._last_ns > self._late_ns:
             self.late += 1
@@ -124,6 +132,7 @@ class AudioOutput:
         if self._stopped:
             return False
         if self.stream is not None and self.stream.active:
+            self._report_realtime()
             return True
         now = time.monotonic()
         if now < self._next_try:
@@ -149,12 +158,21 @@ class AudioOutput:
         self.problem = None
         return True
 
+    def _report_realtime(self) -> None:
+        if self.realtime is not None and not self._realtime_reported:
+            self._realtime_reported = True
+            if self.realtime != "yes":
+                log.warning("%s", self.realtime)
+            elif self.rt_priority:
+                log.info("audio thread: SCHED_FIFO %d", self.rt_priority)
+
     def _close_quietly(self) -> None:
         stream, self.stream = self.stream, None
         try:
             stream.close(ignore_errors=True)
         except Exception:
             pass
+        self.realtime, self._realtime_reported = None, False  # a new stream has a new thread
 
     def close(self) -> None:
         self._stopped = True

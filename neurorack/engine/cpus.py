@@ -70,3 +70,18 @@ def pin_process(cores) -> None:
         except ProcessLookupError:  # a thread that ended meanwhile
             pass
     log.debug("audio process pinned to cores %s", _cores(cores))
+
+
+def raise_to_fifo(priority: int) -> str | None:
+    """Put the calling thread (only it: Linux schedules threads) on SCHED_FIFO at `priority`.
+    Returns None when it runs real-time (already, as under JACK, or now), else why not; 0: no-op.
+    Called once, by the audio callback's thread on its first block."""
+    if priority <= 0 or not hasattr(os, "SCHED_FIFO"):
+        return None
+    try:
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            return None
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as exc:  # EPERM: no LimitRTPRIO / rtprio for this user
+        return f"the audio thread stays at normal priority: SCHED_FIFO {priority} refused ({exc.strerror})"
+    return None

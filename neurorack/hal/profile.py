@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..assets import asset_dir
 from ..errors import NeurorackError
 from .cv import RANGES, CvInput
 
@@ -18,6 +18,15 @@ else:  # pragma: no cover - Python 3.10
 ADC_CHIPS = {"mcp3008": 8, "mcp3208": 8, "ads1015": 4, "ads1115": 4, "sim": 8}  # chip -> channels
 GPIO_BACKENDS = ("rpi", "jetson", "sim")
 DISPLAYS = ("ssd1306", "sh1106", "ssd1309", "ssd1322", "none")
+# Audio outputs a board profile can name -> (what it is, whether it sits on I2S and so needs a
+# device-tree overlay on a Pi). "default": the system's default output (desktop, sim board).
+AUDIO_OUTPUTS = {
+    "pcm5102a": ("PCM5102A I2S DAC", True),
+    "wm8731": ("WM8731 I2S codec", True),
+    "usb": ("USB audio interface", False),
+    "default": ("the system's default output", False),
+}
+AUDIO_SERVERS = ("alsa", "jack")
 
 
 class ProfileError(NeurorackError):
@@ -38,6 +47,24 @@ class AdcGateSpec:
 
 
 @dataclass(frozen=True)
+class AudioOutputSpec:
+    """The profile's [audio] table: the output hardware, its overlay, the ALSA device and how
+    to reach it. Plain ALSA (sounddevice straight on the hardware device, 128-frame periods) is
+    the module's default; "jack" plays through a running JACK server instead."""
+
+    output: str = "default"
+    overlay: str | None = None  # device-tree overlay (Pi: dtoverlay= in config.txt)
+    device: str | None = None  # part of the output device's name (PortAudio's ALSA names), None: default
+    server: str = "alsa"
+    rt_priority: int = 70  # SCHED_FIFO priority the audio thread raises itself to; 0: leave it
+
+    @property
+    def device_spec(self) -> str | None:
+        """What engine.audio.resolve_device takes for this output."""
+        return "jack" if self.server == "jack" else self.device
+
+
+@dataclass(frozen=True)
 class BoardProfile:
     name: str
     gpio: str
@@ -48,13 +75,13 @@ class BoardProfile:
     encoder: dict = field(default_factory=dict)
     display: dict = field(default_factory=dict)
     source: str = ""
+    audio: AudioOutputSpec = field(default_factory=AudioOutputSpec)
     model_backend: str = "auto"  # [model] backend: the inference backend's name (checked where it is opened)
 
 
 def hardware_dir() -> Path:
-    """$NEURORACK_HARDWARE or the hardware/ folder beside the package."""
-    env = os.environ.get("NEURORACK_HARDWARE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "hardware"
+    """$NEURORACK_HARDWARE, the checkout's hardware/ folder, or the installed copy."""
+    return asset_dir("hardware", "NEURORACK_HARDWARE")
 
 
 def available_profiles() -> list[str]:
@@ -167,4 +194,34 @@ def _parse_profile(data: dict, source: str) -> BoardProfile:
     if not isinstance(backend, str):
         fail("[model] backend must be a backend's name, e.g. \"onnx\"")
     return BoardProfile(data.get("name", source), gpio, adc, tuple(cvs), gates, adc_gates, encoder, display, source,
-                        backend)
+                        parse_audio_output(data.get("audio", {}), gpio, fail), backend)
+
+
+def parse_audio_output(table: dict, gpio: str, fail) -> AudioOutputSpec:
+    """The [audio] table (output, overlay, device, server, rt_priority), checked."""
+    known = {"output", "overlay", "device", "server", "rt_priority"}
+    if not isinstance(table, dict):
+        fail("[audio] must be a table")
+    if set(table) - known:
+        fail(f"[audio] has unknown keys {sorted(set(table) - known)}; known: {', '.join(sorted(known))}")
+    output = table.get("output", "default")
+    if output not in AUDIO_OUTPUTS:
+        fail(f"[audio] output must be one of {', '.join(AUDIO_OUTPUTS)}, not {output!r}")
+    what, on_i2s = AUDIO_OUTPUTS[output]
+    overlay = table.get("overlay")
+    if overlay is not None and not (isinstance(overlay, str) and overlay.replace("-", "").replace("_", "").isalnum()):
+        fail(f"[audio] overlay {overlay!r} is not a device-tree overlay name (like \"hifiberry-dac\")")
+    if on_i2s and gpio == "rpi" and not overlay:
+        fail(f"[audio] the {what} sits on I2S: name its device-tree overlay (overlay = ...)")
+    if overlay and not on_i2s:
+        fail(f"[audio] a {what} needs no overlay; remove overlay = {overlay!r}")
+    device = table.get("device")
+    if device is not None and (not isinstance(device, str) or not device.strip()):
+        fail(f"[audio] device must be part of an output device's name, not {device!r}")
+    server = table.get("server", "alsa")
+    if server not in AUDIO_SERVERS:
+        fail(f"[audio] server must be one of {', '.join(AUDIO_SERVERS)}, not {server!r}")
+    priority = table.get("rt_priority", 70)
+    if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 95:
+        fail(f"[audio] rt_priority must be 0..95 (the unit's LimitRTPRIO), not {priority!r}")
+    return AudioOutputSpec(output, overlay, device, server, priority)

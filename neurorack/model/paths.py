@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from ..assets import asset_dir
 
 
 def default_models_dir() -> Path:
-    """$NEURORACK_MODELS or the models/ folder beside the package (repository checkout)."""
-    env = os.environ.get("NEURORACK_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    """$NEURORACK_MODELS, the checkout's models/ folder, or the copy installed with the package."""
+    return asset_dir("models", "NEURORACK_MODELS")
 
 
 def model_path(name: str | None) -> Path | None:

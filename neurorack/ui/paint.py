@@ -6,11 +6,12 @@ lit pixels on 1-bit panels and to full grey on the SSD1322.
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import ImageFont
+
+from ..assets import asset_dir
 
 TITLE_H = 12
 ROW_H = 13
@@ -18,9 +19,8 @@ ON, OFF = "white", "black"
 
 
 def ui_dir() -> Path:
-    """$NEURORACK_UI or the ui/ folder beside the package (menus, fonts)."""
-    env = os.environ.get("NEURORACK_UI")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "ui"
+    """$NEURORACK_UI, the checkout's ui/ folder, or the installed copy (menus, fonts, the panel page)."""
+    return asset_dir("ui", "NEURORACK_UI")
 
 
 @lru_cache(maxsize=None)
