@@ -76,6 +76,17 @@ def test_numpy_synth_renders_the_torch_synths_audio_on_the_models_controls(model
         assert np.abs(got - expected[0].numpy()).max() <= 1e-4, sound.name
 
 
+@pytest.mark.parametrize("sample_rate", [16000, 48000])
+def test_the_noise_table_is_the_torch_noise_the_model_was_trained_on(sample_rate):
+    from neurorack.synth.grid import NOISE_SEED, FrameGrid, noise_table
+
+    grid = FrameGrid(sample_rate)
+    frames = torch.randn(1024, grid.n_fft, generator=torch.Generator().manual_seed(NOISE_SEED))
+    frames = frames * torch.hann_window(grid.n_fft, periodic=True).sqrt()
+    expected = torch.view_as_real(torch.fft.rfft(torch.fft.ifftshift(frames, dim=-1), dim=-1)).numpy()
+    assert np.abs(noise_table(grid) - expected).max() <= 1e-6 * np.abs(expected).max()
+
+
 def test_numpy_synth_streams_block_by_block_as_it_renders_at_once(model, sounds):
     synth = NumpyImpactSynth(48000)
     raw, c = decoder_raw(model, sounds[0].trajectory)

@@ -60,16 +60,29 @@ def band_pooling(n_bands: int, grid: FrameGrid) -> np.ndarray:
     return (m / np.maximum(m.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
 
+def torch_normal_stream(seed: int, n: int) -> np.ndarray:
+    """The first n values (n a multiple of 16) that ``torch.randn`` draws from a CPU generator
+    seeded with `seed`, without torch: MT19937 seeded as torch seeds it, 24-bit uniforms, and
+    Box-Muller over blocks of 16 (the first 8 uniforms give the radii, the last 8 the angles)
+    as torch's normal_fill does. The shipped models were trained on this noise: a decoder learns
+    the very frames it heard, and other noise of the same power costs ~0.03 MR-STFT (measured)."""
+    bits = np.random.MT19937(0)
+    bits._legacy_seeding(seed)  # init_genrand(seed), as std::mt19937 and torch's generator
+    uniform = (bits.random_raw(n) & 0xFFFFFF).astype(np.float64).reshape(-1, 16) * 2.0 ** -24
+    radius = np.sqrt(-2.0 * np.log(1.0 - uniform[:, :8]))
+    theta = 2.0 * np.pi * uniform[:, 8:]
+    return np.concatenate([radius * np.cos(theta), radius * np.sin(theta)], axis=1).reshape(-1)
+
+
 def noise_table(grid: FrameGrid, n_frames: int = 1024, seed: int = NOISE_SEED) -> np.ndarray:
     """(n_frames, bins, 2) float32 spectra of sqrt-Hann windowed unit white noise, zero-phase framed.
 
     sqrt-Hann frames at 50 % overlap are power complementary, so shaped noise keeps its power
-    through overlap-add. numpy's generator, so that every process and both synthesisers draw
-    the same noise.
+    through overlap-add. The same in every process and in both synthesisers.
     """
     n = grid.n_fft
     window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n))  # periodic Hann
-    frames = np.random.default_rng(seed).standard_normal((n_frames, n)) * window
+    frames = torch_normal_stream(seed, n_frames * n).reshape(n_frames, n) * window
     spectra = np.fft.rfft(np.fft.ifftshift(frames, axes=-1), axis=-1)
     return np.stack([spectra.real, spectra.imag], axis=-1).astype(np.float32)
 
