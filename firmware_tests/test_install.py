@@ -149,21 +149,26 @@ def test_a_jetson_on_jetpack_6_keeps_its_own_torch_and_gets_jetson_gpio(tmp_path
     ]
 
 
-def checkout_with_profile(tmp_path: Path, name: str, extra: str) -> Path:
-    """A copy of the checkout whose profile `name` has `extra` appended."""
+def checkout_with_profile(tmp_path: Path, name: str, extra: str, backend: str | None = None) -> Path:
+    """A copy of the checkout whose profile `name` has `extra` appended (and `backend` as its
+    [model] backend)."""
     checkout = tmp_path / "checkout"
     for folder in ("deploy", "hardware", "neurorack", "ui", "models"):
         shutil.copytree(REPO / folder, checkout / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
     for file in ("setup.py", "pyproject.toml"):
         shutil.copy(REPO / file, checkout / file)
     profile = checkout / "hardware" / f"{name}.toml"
-    profile.write_text(profile.read_text() + extra)
+    text = profile.read_text()
+    if backend:
+        assert 'backend = "onnx"' in text
+        text = text.replace('backend = "onnx"', f'backend = "{backend}"')
+    profile.write_text(text + extra)
     return checkout
 
 
 def test_a_pi_whose_profile_wants_torch_gets_the_cpu_only_build_from_pytorchs_index(tmp_path):
     root = fake_board(tmp_path / "root", "Raspberry Pi 4 Model B Rev 1.5", BOOKWORM)
-    checkout = checkout_with_profile(tmp_path, "pi-mcp3208", '\n[model]\nbackend = "cpu"\n')
+    checkout = checkout_with_profile(tmp_path, "pi-mcp3208", "", backend="cpu")
     result = subprocess.run(["bash", str(checkout / "deploy/install.sh"), "--board", "pi-mcp3208", "--dry-run",
                              "--user", "musician"], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "NEURORACK_SYSROOT": str(root), "NEURORACK_DPKG_ARCH": "arm64"})
@@ -173,13 +178,13 @@ def test_a_pi_whose_profile_wants_torch_gets_the_cpu_only_build_from_pytorchs_in
     assert build and "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu;" in build[0]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ('\n[model]\nbackend = "tensorrt"\n', "profile pi-mcp3208: backend tensorrt needs a GPU; a Raspberry Pi runs onnx"),
-    ("\nbogus = [\n", "pi-mcp3208.toml: not valid TOML"),
+@pytest.mark.parametrize("extra, backend, message", [
+    ("", "tensorrt", "profile pi-mcp3208: backend tensorrt needs a GPU; a Raspberry Pi runs onnx"),
+    ("\nbogus = [\n", None, "pi-mcp3208.toml: not valid TOML"),
 ])
-def test_a_profile_the_board_cannot_play_is_refused_before_anything_changes(tmp_path, extra, message):
+def test_a_profile_the_board_cannot_play_is_refused_before_anything_changes(tmp_path, extra, backend, message):
     root = fake_board(tmp_path / "root", "Raspberry Pi 4 Model B Rev 1.5", BOOKWORM)
-    checkout = checkout_with_profile(tmp_path, "pi-mcp3208", extra)
+    checkout = checkout_with_profile(tmp_path, "pi-mcp3208", extra, backend)
     before = snapshot(root)
     result = subprocess.run(["bash", str(checkout / "deploy/install.sh"), "--board", "pi-mcp3208", "--user", "musician"],
                             capture_output=True, text=True, timeout=60,
