@@ -39,8 +39,9 @@ def main(argv=None) -> int:
         print("neurorack: error: out of memory", file=sys.stderr)
         return 1
     except ImportError as exc:
-        print(f"neurorack: error: {exc.name or exc} is not installed; this command needs the 'train' extra "
-              f"(pip install 'neurorack[train]')", file=sys.stderr)
+        extra = {"torch": "torch", "onnx": "export"}.get(exc.name, "train")
+        print(f"neurorack: error: {exc.name or exc} is not installed; this command needs the '{extra}' extra "
+              f"(pip install 'neurorack[{extra}]')", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("neurorack: interrupted", file=sys.stderr)
