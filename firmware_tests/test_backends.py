@@ -246,7 +246,7 @@ def test_no_process_of_a_module_on_the_onnx_backend_maps_libtorch(tmp_path):
 # -- choosing a backend: names, auto, reasons ------------------------------------------------------
 def test_auto_takes_onnx_here_and_says_why_it_passed_over_the_gpu_backends():
     if CUDA:
-        pytest.skip("this machine has a CUDA GPU: auto takes a GPU backend (deploy/check-gpu.sh tests that)")
+        pytest.skip(reason="this machine has a CUDA GPU: auto takes a GPU backend (deploy/check-gpu.sh tests that)")
     gen = load_model(backend="auto", threads=1)
     assert gen.backend.name == "onnx"
     reasons = dict(line.split(": ", 1) for line in gen.backend.passed_over)
@@ -257,7 +257,7 @@ def test_auto_takes_onnx_here_and_says_why_it_passed_over_the_gpu_backends():
 
 def test_auto_falls_back_to_torch_when_the_onnx_file_is_missing(model_dir):
     if CUDA:
-        pytest.skip("this machine has a CUDA GPU: auto takes a GPU backend before onnx")
+        pytest.skip(reason="this machine has a CUDA GPU: auto takes a GPU backend before onnx")
     (model_dir / "decoder.onnx").unlink()
     gen = load_model(model_dir, backend="auto", threads=1, trace=False)
     assert gen.backend.name == "cpu"

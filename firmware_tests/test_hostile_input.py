@@ -99,7 +99,7 @@ def test_a_read_only_place_is_refused_before_the_work(tmp_path):
         return
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True)
     if mounted.returncode != 0:
-        pytest.skip(f"root without the right to mount here, so no read-only place to test: {mounted.stderr.decode().strip()}")
+        pytest.skip(reason=f"root without the right to mount here, so no read-only place to test: {mounted.stderr.decode().strip()}")
     try:
         one_clear_line(cli("render", "--descriptors", FACTORY, "--out", ro / "o.wav"), "Read-only file system")
     finally:
