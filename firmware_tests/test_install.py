@@ -367,7 +367,7 @@ def test_no_network_during_install_is_one_line_and_switches_nothing(tmp_path):
 
 def test_the_unit_the_installer_writes_passes_systemd_analyze_verify(tmp_path):
     if not shutil.which("systemd-analyze"):
-        pytest.skip(reason="systemd-analyze is not installed (deploy/apt-packages-test.txt installs it)")
+        pytest.skip(reason="systemd-analyze is not on PATH (deploy/apt-packages-test.txt installs systemd)")
     prefix = tmp_path / "prefix"
     prefix.mkdir()
     (prefix / "venv").symlink_to(REPO / ".venv")  # an ExecStart that exists: verify checks it
