@@ -77,7 +77,7 @@ class ModelFiles:
         return self.checkpoint if self.checkpoint.exists() or not self.onnx.exists() else self.onnx
 
 
-def gpu_present() -> str | None:
+def why_no_gpu() -> str | None:
     """Why there is no NVIDIA GPU, or None when there may be one (device nodes, not drivers: cheap)."""
     if Path("/etc/nv_tegra_release").exists() or Path("/dev/nvidia0").exists() or Path("/dev/nvgpu").exists():
         return None
@@ -105,7 +105,7 @@ def _open_cpu(files: ModelFiles, threads, **options):
 
 def _open_cuda(files: ModelFiles, threads, **options):
     _need("torch", " (the 'torch' extra, or the Jetson's own)")
-    reason = gpu_present()
+    reason = why_no_gpu()
     if reason:
         raise BackendUnavailable(reason)
     from .torch_backends import TorchBackend
@@ -115,7 +115,7 @@ def _open_cuda(files: ModelFiles, threads, **options):
 
 def _open_tensorrt(files: ModelFiles, threads, **options):
     _need("torch_tensorrt", " (JetPack's, or NVIDIA's index)")
-    reason = gpu_present()
+    reason = why_no_gpu()
     if reason:
         raise BackendUnavailable(reason)
     from .tensorrt_backend import TensorRTBackend
