@@ -74,3 +74,15 @@ def gpio():
     g = FakeGPIO()
     g.setmode(g.BCM)
     return g
+
+
+@pytest.fixture(scope="module")
+def module():
+    """An offline sim module (no render process, no audio), both impacts rendered: for the
+    screens and the panel. Tests that store settings point NEURORACK_CONFIG elsewhere first."""
+    from neurorack.module import Module
+
+    m = Module.create("sim", persist=False, live=False)
+    m.engine.prerender.update()
+    yield m
+    m.close()

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from neurorack.hal.sim import SimBoard
-from neurorack.module import Module
 from neurorack.ui import panel as panel_mod
 from neurorack.ui.panel import Panel
 
@@ -17,14 +16,6 @@ from neurorack.ui.panel import Panel
 @pytest.fixture(autouse=True)
 def _config(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURORACK_CONFIG", str(tmp_path / "config"))
-
-
-@pytest.fixture(scope="module")
-def module():
-    m = Module.create("sim", persist=False, live=False)
-    m.engine.prerender.update()
-    yield m
-    m.close()
 
 
 @pytest.fixture

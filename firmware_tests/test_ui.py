@@ -23,14 +23,6 @@ def _config(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURORACK_CONFIG", str(tmp_path / "config"))
 
 
-@pytest.fixture(scope="module")
-def module():
-    m = Module.create("sim", persist=False, live=False)
-    m.engine.prerender.update()
-    yield m
-    m.close()
-
-
 @pytest.fixture
 def ui(module):
     module.ui.stack[1:] = []  # every test starts on the home screen

@@ -103,11 +103,15 @@ def _open_cpu(files: ModelFiles, threads, **options):
     return TorchBackend.load(files, "cpu", threads=threads, **options)
 
 
-def _open_cuda(files: ModelFiles, threads, **options):
-    _need("torch", " (the 'torch' extra, or the Jetson's own)")
+def _need_gpu() -> None:
     reason = why_no_gpu()
     if reason:
         raise BackendUnavailable(reason)
+
+
+def _open_cuda(files: ModelFiles, threads, **options):
+    _need("torch", " (the 'torch' extra, or the Jetson's own)")
+    _need_gpu()
     from .torch_backends import TorchBackend
 
     return TorchBackend.load(files, "cuda", threads=threads, **options)
@@ -115,9 +119,7 @@ def _open_cuda(files: ModelFiles, threads, **options):
 
 def _open_tensorrt(files: ModelFiles, threads, **options):
     _need("torch_tensorrt", " (JetPack's, or NVIDIA's index)")
-    reason = why_no_gpu()
-    if reason:
-        raise BackendUnavailable(reason)
+    _need_gpu()
     from .tensorrt_backend import TensorRTBackend
 
     return TensorRTBackend.load(files, threads=threads, **options)
