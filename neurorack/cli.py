@@ -378,10 +378,8 @@ def cmd_sounds_list(args):
 def cmd_sounds_import(args):
     from .sounds.importing import import_sample
 
-    library = _library(args)
-    library.check_new(args.name, args.replace)  # a name that is taken: refused before the model loads
-    gen = None if args.no_score else _load(args.model, args.backend)
-    imported = import_sample(library, args.file, args.name, gen, args.replace)
+    gen = None if args.no_score else (lambda: _load(args.model, args.backend))  # loaded once the file is good
+    imported = import_sample(_library(args), args.file, args.name, gen, args.replace)
     first, *rest = imported.lines()
     print(first)
     for line in rest:

@@ -28,7 +28,9 @@ class Imported:
 
     @property
     def poor(self) -> bool:
-        return self.mrstft is not None and self.mrstft > POOR_MRSTFT
+        """Above POOR_MRSTFT, or no nearer the sample than silence is (a short, quiet sample's
+        silence can score under POOR_MRSTFT)."""
+        return self.mrstft is not None and (self.mrstft > POOR_MRSTFT or self.mrstft >= self.silence_mrstft)
 
     def lines(self) -> list[str]:
         """What the user is told: the sound, its score, a warning when the score is poor."""
@@ -39,27 +41,31 @@ class Imported:
         out.append(f"resynthesis MR-STFT {self.mrstft:.2f} (silence {self.silence_mrstft:.2f}; "
                    f"the ten shared impacts average 1.36, lower is closer)")
         if self.poor:
-            out.append(f"warning: the model reproduces this sample poorly (MR-STFT above {POOR_MRSTFT:.1f}, "
-                       f"worse than nine drums in ten); it will sound less like the sample")
+            how = ("no closer than silence" if self.mrstft >= self.silence_mrstft
+                   else "worse than nine drums in ten")
+            limit = f"above {POOR_MRSTFT:.1f}, " if self.mrstft > POOR_MRSTFT else ""
+            out.append(f"warning: the model reproduces this sample poorly (MR-STFT {limit}{how}); "
+                       f"the sound will play its curves but sound less like the sample")
         return out
 
 
-def import_sample(library: SoundLibrary, path, name: str, generator=None, replace: bool = False,
+def import_sample(library: SoundLibrary, path, name: str, load_generator=None, replace: bool = False,
                   source: str | None = None) -> Imported:
-    """Analyse the audio file at `path` into the sound `name`, scored with `generator` (None: not
-    scored); `source` names where it came from (default: the file's name). Every check (the
-    name, the file, its length, silence) comes before anything is written."""
+    """Analyse the audio file at `path` into the sound `name`, scored with the generator that
+    `load_generator()` returns (called once the file has proved good; None: not scored);
+    `source` names where it came from (default: the file's name). Every check (the name, the
+    file, its length, silence) comes before anything is written, or a model loaded."""
     path = Path(path)
     name = library.check_new(name, replace)
     audio, sr = read_audio(path, D.MAX_SECONDS)
     trajectory = D.analyze(audio, sr)
     score = silence = None
     unmeasured = "no model given"
-    if generator is not None:
+    if load_generator is not None:
         try:
             from ..model.quality import resynthesis_distance
 
-            score, silence = resynthesis_distance(generator, audio, sr, trajectory)
+            score, silence = resynthesis_distance(load_generator(), audio, sr, trajectory)
         except ImportError as exc:  # a torch-free runtime: the curves are imported all the same
             unmeasured = f"{exc.name or 'auraloss'} is not installed (the 'train' extra)"
     meta = {"source": source or path.name}
