@@ -153,6 +153,22 @@ class SoundLibrary:
                                  + ("" if existing.factory else " (or replace it)"))
         return name
 
+    def free_name(self, base: str) -> str:
+        """`base`, or `base 2`, `base 3`, ... : the first name no sound has (cut to fit MAX_NAME)."""
+        base = unicodedata.normalize("NFC", str(base).replace("/", " ").replace("\\", " ")).strip()
+        while ".." in base:
+            base = base.replace("..", ".")
+        base = base[:MAX_NAME].strip() or "Sound"
+        taken = self._sounds()
+        if name_key(base) not in taken:
+            return base
+        for n in range(2, 10_000):
+            suffix = f" {n}"
+            name = base[:MAX_NAME - len(suffix)].rstrip() + suffix
+            if name_key(name) not in taken:
+                return name
+        raise NeurorackError(f"no free name like {base!r}")
+
     def add(self, name: str, trajectory: D.Trajectory, meta: dict | None = None, replace: bool = False) -> Sound:
         """Write a user sound. A name that exists (any case; a factory sound's too) is refused
         unless `replace`: then a user sound of that name is overwritten, a factory one shadowed.

@@ -147,7 +147,7 @@ class BrowserScreen(ListScreen):
 
 class SoundActionsScreen(ListScreen):
     name = "sound-actions"
-    ACTIONS = ("Set as A", "Set as B", "Audition")
+    ACTIONS = ("Set as A", "Set as B", "Audition", "Similar sounds", "Shape", "Vary")
 
     def __init__(self, sound: str):
         super().__init__()
@@ -162,6 +162,9 @@ class SoundActionsScreen(ListScreen):
         if action == "Audition":
             ui.module.audition(self.sound)
             return  # stay: audition again, or pick
+        if action in MAKERS:
+            ui.push(MAKERS[action](ui, self.sound))
+            return
         ui.module.select_sound("a" if action == "Set as A" else "b", self.sound)
         ui.pop()
 
@@ -371,5 +374,16 @@ class ErrorScreen(Screen):
         ui.pop()
 
 
-SCREENS = {"browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
+def _sound_screens():
+    from . import sound_screens as ss
+
+    return ss
+
+
+MAKERS = {  # what the sound actions open (ui/sound_screens.py)
+    "Similar sounds": lambda ui, sound: _sound_screens().SimilarScreen(ui, sound),
+    "Shape": lambda ui, sound: _sound_screens().ShapeScreen(ui, sound),
+    "Vary": lambda ui, sound: _sound_screens().VaryScreen(ui, sound),
+}
+SCREENS = {"save-morph": lambda ui: _sound_screens().save_morph_screen(ui), "browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
            "settings": SettingsScreen, "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen()}
