@@ -152,6 +152,9 @@ class Module:
             return preview[1]
         return self.library.get(name).trajectory
 
+    def sound_names(self) -> list[str]:
+        return [s.name for s in self.library.sounds()]
+
     def sound_trajectory(self, name: str):
         return self.library.get(name).trajectory
 
