@@ -41,8 +41,7 @@ def _own_sound_folder(tmp_path_factory):
     default folder is a temporary one for the whole run, child processes included."""
     import os
 
-    if "NEURORACK_SOUNDS" not in os.environ:
-        os.environ["NEURORACK_SOUNDS"] = str(tmp_path_factory.mktemp("user-sounds"))
+    os.environ["NEURORACK_SOUNDS"] = str(tmp_path_factory.mktemp("user-sounds"))
     yield
 
 
