@@ -93,6 +93,9 @@ def test_match_prints_the_nearest_sounds_with_distance_and_why(tmp_path):
     assert len(lines) == 4 and "boom.wav" in lines[0]
     assert lines[1].split()[:3] == ["1.", "Sub", "Boom"] and float(lines[1].split()[3]) < 0.5
     assert " vs " in lines[2] or "apart" in lines[2]  # the why: descriptor values side by side
+    assert cli("export", "Glass Ring", str(tmp_path / "ring.json"), library=tmp_path / "lib").returncode == 0
+    result = cli("match", str(tmp_path / "ring.json"), "--top", "1", library=tmp_path / "lib")  # descriptor JSON
+    assert result.returncode == 0 and result.stdout.splitlines()[1].split()[:4] == ["1.", "Glass", "Ring", "0.0"]
 
 
 def test_import_scores_the_models_resynthesis_of_the_sample(tmp_path, generator):
