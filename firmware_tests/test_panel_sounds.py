@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from neurorack.hal.sim import SimBoard
+from neurorack.hal.display import simulated_screen
 from neurorack.train.procedural import impact
 from neurorack.ui.panel import Panel
 from neurorack.ui.upload import MAX_UPLOAD
@@ -26,11 +26,11 @@ def _config(tmp_path, monkeypatch):
 @pytest.fixture
 def served(tmp_path):
     """A module on a library of its own (imports write to it), and its panel."""
-    from neurorack.module import Module
+    from neurorack.assembly import ModuleOptions, assemble
 
-    module = Module.create("sim", persist=False, live=False, library_dir=tmp_path / "sounds")
-    module.engine.prerender.update()
-    panel = Panel(module, SimBoard(module.profile, module)).start(0)
+    module = assemble(ModuleOptions(board="sim", persist=False, live=False, library=str(tmp_path / "sounds")))
+    module.render_stale()
+    panel = Panel(module, simulated_screen()).start(0)
     yield module, panel
     panel.stop()
     module.close()
@@ -89,7 +89,7 @@ def test_a_dropped_wav_is_imported_scored_and_matched(served):
     result = json.loads(body)
     assert result["lines"][0].startswith("added 'Dropped Hit'") and "resynthesis MR-STFT" in result["lines"][1]
     assert result["sound"] == "Dropped Hit" and len(result["similar"]) == 5
-    assert "Dropped Hit" in module.sound_names()  # the module's library sees it at once
+    assert "Dropped Hit" in module.view().sounds  # the module's library sees it at once
     assert module.library.get("dropped hit").meta["source"] == "my-hit.wav"
     assert "Dropped Hit" in json.loads(request(panel, "GET", "/sounds")[1])["sounds"]
 
@@ -166,7 +166,7 @@ def test_a_file_dropped_on_the_page_in_headless_chromium_becomes_a_sound(served)
         wait_for(lambda: "added 'Page Boom'" in driver.find_element(By.ID, "result").text)
         assert "resynthesis MR-STFT" in driver.find_element(By.ID, "result").text
         assert len(driver.find_elements(By.CSS_SELECTOR, "#similar li")) == 5
-        assert "Page Boom" in module.sound_names()
+        assert "Page Boom" in module.view().sounds
         wait_for(lambda: driver.find_element(By.ID, "sound").get_attribute("value") == "Page Boom")
         driver.execute_script("document.getElementById('sound').value = 'Sub Boom'")
         driver.find_element(By.ID, "find").click()

@@ -5,7 +5,8 @@ import pytest
 from luma.core.device import dummy
 from PIL import Image, ImageDraw
 
-from neurorack.hal.sim import SimBoard, SimEvent
+from neurorack.hal.gates import Gate
+from neurorack.hal.sim import SimEvent
 from neurorack.sounds.match import nearest
 from neurorack.sounds.shape import handles, reshape, vary
 from neurorack.ui.paint import Painter
@@ -20,10 +21,10 @@ def _config(tmp_path, monkeypatch):
 @pytest.fixture
 def maker(tmp_path):
     """A module on a sound library of its own (it saves sounds), offline, both impacts rendered."""
-    from neurorack.module import Module
+    from neurorack.assembly import ModuleOptions, assemble
 
-    m = Module.create("sim", persist=False, live=False, library_dir=tmp_path / "sounds")
-    m.engine.prerender.update()
+    m = assemble(ModuleOptions(board="sim", persist=False, live=False, library=str(tmp_path / "sounds")))
+    m.render_stale()
     yield m
     m.close()
 
@@ -41,10 +42,10 @@ def expected(paint) -> np.ndarray:
 
 
 def controls(module, *items):
-    board = SimBoard(module.profile, module)
+    """Encoder turns (numbers) and button presses ("press", "long") as the board delivers them."""
     for item in items:
         kind, value = ("encoder", item) if isinstance(item, int) else ("button", item)
-        board.apply(SimEvent(0.0, kind, 0, value))
+        module.apply_event(SimEvent(0.0, kind, 0, value))
 
 
 def open_actions(module, sound):
@@ -92,8 +93,8 @@ def enter_name(module, text):
 def test_shape_plays_each_edit_on_gate_1_and_saves_it_under_a_name_entered_with_the_encoder(maker):
     sub = maker.library.get("Sub Boom").trajectory
     maker.select_sound("a", "Sub Boom")
-    maker.engine.prerender.update()
-    before = maker.engine.prerender.ready[1]
+    maker.render_stale()
+    before = maker.engine.prerender.ready[Gate.IMPACT]
     open_actions(maker, "Sub Boom")
     choose(maker, "Shape")
     assert maker.ui.path()[-1] == "shape"
@@ -101,8 +102,8 @@ def test_shape_plays_each_edit_on_gate_1_and_saves_it_under_a_name_entered_with_
     assert maker.ui.screen.values.attack == pytest.approx(handles(sub).attack + 0.1)
     shaped = reshape(sub, handles(sub).with_value("attack", handles(sub).attack + 0.1))
     assert np.array_equal(maker.ui.screen.current.curves, shaped.curves)
-    maker.engine.prerender.update()
-    playing = maker.engine.prerender.ready[1]  # what gate 1 plays now: the shaped sound, 0.1 s longer
+    maker.render_stale()
+    playing = maker.engine.prerender.ready[Gate.IMPACT]  # what gate 1 plays now: the shaped sound, 0.1 s longer
     assert len(playing) - len(before) == pytest.approx(0.1 * maker.engine.sample_rate, abs=2)
     shown = pixels(maker)  # the Attack row, being edited, reads the new time
     row = expected(lambda p: p.row(0, "Attack", f"{(handles(sub).attack + 0.1) * 1000:.0f} ms", selected=True, editing=True))
@@ -116,8 +117,8 @@ def test_shape_plays_each_edit_on_gate_1_and_saves_it_under_a_name_entered_with_
     again = type(maker.library)(maker.library.user_dir).get("slow boom")  # on disk, as the next boot reads it
     assert again.trajectory.n_frames == shaped.n_frames
     controls(maker, "long")  # leaving Shape: gate 1 plays sound A again
-    maker.engine.prerender.update()
-    assert len(maker.engine.prerender.ready[1]) == len(before) and maker.ui.path()[-1] == "sound-actions"
+    maker.render_stale()
+    assert len(maker.engine.prerender.ready[Gate.IMPACT]) == len(before) and maker.ui.path()[-1] == "sound-actions"
 
 
 def test_a_name_that_is_taken_shows_the_error_and_returns_to_the_name(maker):
@@ -142,9 +143,9 @@ def test_vary_turns_through_seeds_each_played_at_once_and_saves_one(maker):
     assert np.array_equal(maker.ui.screen.current.curves, vary(snap, 1).curves)
     controls(maker, "press", 3)  # the seed, three on
     assert maker.ui.screen.seed == 4 and np.array_equal(maker.ui.screen.current.curves, vary(snap, 4).curves)
-    maker.engine.prerender.update()
-    preview = maker.engine.snapshot().sound_a
-    assert maker.settings.sound_a != preview  # gate 1 plays the variation; sound A is kept
+    maker.render_stale()
+    assert maker.engine.snapshot().sound_a != maker.settings.sound_a  # gate 1 plays the variation
+    assert maker.view().sound_a == maker.settings.sound_a == "Snap"  # and sound A is kept
     controls(maker, "long", 2, "press")
     assert maker.ui.screen.text == "Snap v4"
     controls(maker, "press")  # OK: the name offered

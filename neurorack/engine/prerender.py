@@ -21,18 +21,18 @@ from typing import Callable
 import numpy as np
 
 from .. import descriptors as D
+from ..hal.gates import JACKS, Gate
 from ..sounds.morph import morph
-from .controls import RenderRequest, modulate, settle
+from .controls import RenderRequest, modulate
 from .renderers import BuffersBusy, Renderer
 
 log = logging.getLogger(__name__)
-GATES = (1, 2)
 BUSY_RETRY_S = 0.005
 
 
-def impact_trajectory(gate: int, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
+def impact_trajectory(gate: Gate, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
     a = sounds(request.sound_a)
-    traj = a if gate == 1 else morph(a, sounds(request.sound_b), request.morph)
+    traj = a if gate == Gate.IMPACT else morph(a, sounds(request.sound_b), request.morph)
     return modulate(traj, request.shifts)
 
 
@@ -47,9 +47,9 @@ def _count_unused_refs() -> int:
 _UNUSED_REFS = _count_unused_refs()
 
 
-def depends_on(gate: int, request: RenderRequest) -> tuple:
+def depends_on(gate: Gate, request: RenderRequest) -> tuple:
     """The part of the request a gate's impact depends on: gate 1 ignores B and the morph."""
-    return (request.sound_a, request.shifts) if gate == 1 else (request.sound_a, request.sound_b, request.morph,
+    return (request.sound_a, request.shifts) if gate == Gate.IMPACT else (request.sound_a, request.sound_b, request.morph,
                                                                    request.shifts)
 
 
@@ -60,13 +60,12 @@ class PreRenderer:
     def __init__(self, renderer: Renderer, request: Callable[[], RenderRequest],
                  sounds: Callable[[str], D.Trajectory]):
         self.renderer, self._request, self._sounds = renderer, request, sounds
-        self.ready: dict[int, np.ndarray | None] = {g: None for g in GATES}  # what a gate plays now
-        self.rendered: dict[int, tuple | None] = {g: None for g in GATES}  # what each ready impact depends on
-        self.last_gate = 1
+        self.ready: dict[int, np.ndarray | None] = {g: None for g in JACKS}  # what a gate plays now
+        self.rendered: dict[int, tuple | None] = {g: None for g in JACKS}  # what each ready impact depends on
+        self.last_gate = Gate.IMPACT
         self.renders = 0
         self.error: str | None = None  # the last render failure, for the log and the screen
         self._kept: list[np.ndarray] = []
-        self._settled: RenderRequest | None = None
         self._audition: tuple[str, Callable[[np.ndarray], None]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -83,9 +82,15 @@ class PreRenderer:
         self._audition = (name, play)
         self._wake.set()
 
+    def fired(self, gate: Gate):
+        """The impact gate `gate` plays now (None before its first render); that gate is then
+        rendered first on the next change (any thread, no lock: one reference read)."""
+        self.last_gate = gate
+        return self.ready[gate]
+
     def pending(self) -> bool:
-        request = settle(self._settled, self._request())
-        return any(self.rendered[g] != depends_on(g, request) for g in GATES)
+        request = self._request()
+        return any(self.rendered[g] != depends_on(g, request) for g in JACKS)
 
     def update(self) -> int:
         """Render whatever is stale, newest state first; returns how many impacts were rendered."""
@@ -93,17 +98,17 @@ class PreRenderer:
         if self._audition is not None:
             (name, play), self._audition = self._audition, None
             done += self._render_audition(name, play)
-        order = (self.last_gate, 3 - self.last_gate)
+        order = sorted(JACKS, key=lambda g: g != self.last_gate)  # the gate fired last first
         for gate in order:
-            request = self._settled = settle(self._settled, self._request())
+            request = self._request()
             key = depends_on(gate, request)
             if self.rendered[gate] == key:
                 continue
-            needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
+            needs = (request.sound_a, request.morph, request.sound_b) if gate == Gate.MORPH else (request.sound_a,)
             try:
                 self._render(gate, impact_trajectory(gate, request, self._sounds))
             except Exception as exc:  # a bad sound or a model fault: keep playing the last good render
-                message = f"cannot render gate {gate} ({', '.join(map(str, needs))}): {exc}"
+                message = f"cannot render gate {int(gate)} ({', '.join(map(str, needs))}): {exc}"
                 if message != self.error:
                     log.error(message)
                 self.error = message
@@ -117,10 +122,10 @@ class PreRenderer:
         return done
 
     def _render_audition(self, name: str, play: Callable[[np.ndarray], None]) -> int:
-        request = settle(self._settled, self._request())
+        request = self._request()
         try:
-            self._render(0, modulate(self._sounds(name), request.shifts))
-            buffer = self.ready.pop(0)  # 0: no gate's; published only to be kept until played out
+            self._render(Gate.AUDITION, modulate(self._sounds(name), request.shifts))
+            buffer = self.ready.pop(Gate.AUDITION)  # no jack's; published only to be kept until played out
         except Exception as exc:
             self.error = f"cannot audition {name}: {exc}"
             log.error(self.error)
@@ -128,7 +133,7 @@ class PreRenderer:
         play(buffer)
         return 1
 
-    def _render(self, gate: int, traj: D.Trajectory) -> None:
+    def _render(self, gate: Gate, traj: D.Trajectory) -> None:
         def publish(buffer: np.ndarray) -> None:
             self._kept.append(buffer)
             self.ready[gate] = buffer  # the swap a gate sees
@@ -178,9 +183,9 @@ class PreRenderer:
         """Block until both gates have an impact for the current state (start-up, tests)."""
         deadline = time.monotonic() + timeout
         with self.published:
-            while self.pending() or any(self.ready[g] is None for g in GATES):
+            while self.pending() or any(self.ready[g] is None for g in JACKS):
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.error and all(self.ready[g] is None for g in GATES)):
+                if left <= 0 or (self.error and all(self.ready[g] is None for g in JACKS)):
                     return False
                 self.published.wait(min(left, 0.05))
         return True
