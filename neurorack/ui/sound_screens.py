@@ -13,13 +13,13 @@ from .paint import ON, TITLE_H, Painter, font
 from .screens import FieldsScreen, ListScreen, Screen
 
 SIMILAR_COUNT = 8  # neighbours listed
-DELETE, DONE = "⌫", "OK"
+DELETE, DONE = "DEL", "OK"
 ALPHABET = (*" ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.#+&()", DELETE, DONE)
 SAVE_ROW = "Save as…"
 
 
 class NameEntryScreen(Screen):
-    """A name, one character at a time: turn to pick a character (or ⌫, or OK), press to take
+    """A name, one character at a time: turn to pick a character (or DEL, or OK), press to take
     it; OK saves through `on_done(name)`, a long press cancels. It starts on OK with a free
     name filled in, so one press saves."""
 
@@ -36,21 +36,26 @@ class NameEntryScreen(Screen):
         while shown and p.draw.textlength(shown, font=font(11, True)) > p.width - 4:
             shown = shown[1:]  # the end of a long name, where the next character goes
         p.text((2, y), shown, bold=True)
-        strip_y, cell = y + 17, 14
-        centre = p.width // 2 - cell // 2
-        for offset in range(-4, 5):
-            i = self.index + offset
-            if not 0 <= i < len(ALPHABET):
-                continue
-            x = centre + offset * cell
-            char = ALPHABET[i]
-            label = "␣" if char == " " else char
-            if offset == 0:
-                width = max(cell, int(p.draw.textlength(label, font=font(11, True))) + 4)
-                p.draw.rectangle((x - (width - cell) // 2, strip_y - 1, x + cell + (width - cell) // 2, strip_y + 13), fill=ON)
-                p.text((x + 2 - (width - cell) // 2, strip_y), label, bold=True, fill="black")
-            elif len(label) == 1:
-                p.text((x + 3, strip_y), label)
+        strip_y, gap = y + 17, 6
+        f = font(11, True)
+        labels = ["␣" if c == " " else c for c in ALPHABET]
+        widths = [int(p.draw.textlength(label, font=f)) for label in labels]
+        left = p.width // 2 - widths[self.index] // 2  # the chosen character in the middle, its neighbours around
+        p.draw.rectangle((left - 3, strip_y - 1, left + widths[self.index] + 2, strip_y + 13), fill=ON)
+        p.text((left, strip_y), labels[self.index], bold=True, fill="black")
+        x = left - gap
+        for i in range(self.index - 1, -1, -1):
+            x -= widths[i]
+            if x < 0:
+                break
+            p.text((x, strip_y), labels[i])
+            x -= gap
+        x = left + widths[self.index] + gap
+        for i in range(self.index + 1, len(ALPHABET)):
+            if x + widths[i] > p.width:
+                break
+            p.text((x, strip_y), labels[i])
+            x += widths[i] + gap
         p.text((2, strip_y + 16), "press: take  hold: cancel", size=9)
 
     def turn(self, ui, steps: int) -> None:
