@@ -110,6 +110,9 @@ def test_shape_plays_each_edit_on_gate_1_and_saves_it_under_a_name_entered_with_
     assert (shown[13:26] == row[13:26]).all()
     controls(maker, "long", 6, "press")  # stop editing; down to "Save as…"
     assert maker.ui.path()[-1] == "name-entry" and maker.ui.screen.text == "Sub Boom shaped"
+    title = expected(lambda p: p.title("Save as", f"{len('Sub Boom shaped')}/24"))
+    name = expected(lambda p: p.text((2, 15), "Sub Boom shaped_", bold=True))
+    assert (pixels(maker)[:28] == (title | name)[:28]).all()  # the title, then the name so far
     enter_name(maker, "Slow Boom")
     assert maker.ui.path()[-1] == "shape"
     saved = maker.library.get("Slow Boom")
