@@ -38,8 +38,8 @@ class Imported:
         if self.mrstft is None:
             out.append(f"resynthesis not scored: {self.unmeasured}")
             return out
-        out.append(f"resynthesis MR-STFT {self.mrstft:.2f} (silence {self.silence_mrstft:.2f}; "
-                   f"the ten shared impacts average 1.36, lower is closer)")
+        out.append(f"resynthesis MR-STFT {self.mrstft:.2f} (silence scores {self.silence_mrstft:.2f}; "
+                   f"lower is closer, above {POOR_MRSTFT:.1f} is poor)")
         if self.poor:
             how = ("no closer than silence" if self.mrstft >= self.silence_mrstft
                    else "worse than nine drums in ten")
