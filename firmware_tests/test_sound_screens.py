@@ -176,3 +176,38 @@ def test_save_morph_keeps_the_morph_gate_2_plays(maker):
     assert maker.ui.path()[-1] == "menu"
     controls(maker, "press")  # Save morph again
     assert maker.ui.screen.text == "Snap-Sub Boom 25 2"  # the next free name
+
+
+def test_saving_on_a_full_data_folder_says_so_and_loses_nothing(tmp_path):
+    """A real 320 KB file system (tmpfs), filled: the name entry shows one line, the library
+    (on disk and in the module) keeps what it had."""
+    import os
+    import subprocess
+
+    from neurorack.assembly import ModuleOptions, assemble
+
+    if os.geteuid() != 0:
+        pytest.skip(reason="only root can mount a small file system to fill")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(reason=f"root without the right to mount here: {mounted.stderr.decode().strip()}")
+    module = assemble(ModuleOptions(board="sim", persist=False, live=False, library=str(disk / "sounds")))
+    try:
+        module.save_sound("Kept", module.sound_trajectory("Snap"))
+        before = {p.name: p.read_bytes() for p in (disk / "sounds").iterdir()}
+        with open(disk / "filler", "wb", buffering=0) as f:
+            with pytest.raises(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        open_actions(module, "Sub Boom")
+        choose(module, "Vary")
+        controls(module, 2, "press", "press")  # "Save as…", then OK on the name offered
+        assert module.ui.path()[-1] == "error"
+        assert module.ui.screen.message.startswith("cannot save 'Sub Boom v1': No space left on device")
+        assert {p.name: p.read_bytes() for p in (disk / "sounds").iterdir()} == before
+        assert [n for n in module.view().sounds if n in ("Kept", "Sub Boom v1")] == ["Kept"]
+    finally:
+        module.close()
+        subprocess.run(["umount", str(disk)], check=True)

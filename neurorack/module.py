@@ -217,7 +217,10 @@ class Module:
 
     def save_sound(self, name: str, trajectory, meta: dict | None = None) -> str:
         """A new user sound (a name that exists is refused); the name it was saved under."""
-        sound = self.library.add(name, trajectory, meta)
+        try:
+            sound = self.library.add(name, trajectory, meta)
+        except OSError as exc:  # a full or read-only data folder: the write was atomic, nothing changed
+            raise NeurorackError(f"cannot save {name!r}: {exc.strerror or exc}; the library is as it was") from None
         log.info("saved the sound %r", sound.name)
         return sound.name
 
