@@ -377,16 +377,15 @@ class ErrorScreen(Screen):
         ui.pop()
 
 
-def _sound_screens():
-    from . import sound_screens as ss
+# Screens that find and make sounds build on the ones above. Imported as a module and reached
+# when called, so that either file may be imported first.
+from . import sound_screens  # noqa: E402
 
-    return ss
-
-
-MAKERS = {  # what the sound actions open (ui/sound_screens.py)
-    "Similar sounds": lambda ui, sound: _sound_screens().SimilarScreen(ui, sound),
-    "Shape": lambda ui, sound: _sound_screens().ShapeScreen(ui, sound),
-    "Vary": lambda ui, sound: _sound_screens().VaryScreen(ui, sound),
+MAKERS = {  # what a sound's actions open
+    "Similar sounds": lambda ui, sound: sound_screens.SimilarScreen(ui, sound),
+    "Shape": lambda ui, sound: sound_screens.ShapeScreen(ui, sound),
+    "Vary": lambda ui, sound: sound_screens.VaryScreen(ui, sound),
 }
-SCREENS = {"save-morph": lambda ui: _sound_screens().save_morph_screen(ui), "browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
-           "settings": SettingsScreen, "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen()}
+SCREENS = {"browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
+           "save-morph": lambda ui: sound_screens.save_morph_screen(ui), "settings": SettingsScreen,
+           "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen()}

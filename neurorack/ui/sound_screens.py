@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from ..sounds.library import MAX_NAME
 from ..sounds.shape import HANDLES, handles, reshape, vary
+from . import screens
 from .paint import ON, TITLE_H, Painter, font
 from .screens import FieldsScreen, ListScreen, Screen
 
@@ -88,10 +89,8 @@ class SimilarScreen(ListScreen):
         return [(m.name, f"{m.distance:.0f}") for m in self.matches] or [("(no other sounds)", "")]
 
     def press(self, ui) -> None:
-        from .screens import SoundActionsScreen
-
         if self.matches:
-            ui.push(SoundActionsScreen(self.matches[self.cursor].name))
+            ui.push(screens.SoundActionsScreen(self.matches[self.cursor].name))
 
 
 class _MakerScreen(FieldsScreen):
