@@ -214,3 +214,13 @@ def test_a_full_data_folder_loses_nothing(tmp_path, small_disk):
     assert SoundLibrary(library).get("Kept").trajectory.n_frames == snap.n_frames
     with pytest.raises(NeurorackError):
         lib.get("New")
+
+
+def test_without_auraloss_the_curves_are_imported_and_the_score_is_said_missing(tmp_path, generator, monkeypatch):
+    """A torch-free runtime (a Pi's) has no auraloss: the import still works, and says so."""
+    monkeypatch.setitem(sys.modules, "auraloss", None)  # `import auraloss` fails as where it is not installed
+    write_wav(tmp_path / "hit.wav", impact(9, 2)[0], 48000)
+    imported = import_sample(SoundLibrary(tmp_path / "lib"), tmp_path / "hit.wav", "Hit", lambda: generator)
+    assert imported.mrstft is None and not imported.poor
+    assert imported.lines()[1] == "resynthesis not scored: auraloss is not installed (the 'train' extra)"
+    assert SoundLibrary(tmp_path / "lib").get("Hit").meta == {"source": "hit.wav"}
