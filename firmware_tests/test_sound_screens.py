@@ -75,6 +75,8 @@ def test_similar_sounds_from_the_browser_lists_the_nearest_first(maker):
     assert (shown[:12] == expected(lambda p: p.title("Like Sub Boom", f"1/{len(want)}"))[:12]).all()
     first = expected(lambda p: p.row(0, want[0].name, f"{want[0].distance:.0f}", selected=True))
     assert (shown[13:26] == first[13:26]).all()
+    why = expected(lambda p: p.text((2, 53), want[0].parts[0].describe(), size=9, width=124))
+    assert why[53:].sum() > 20 and (shown[53:] == why[53:]).all()  # under the list: what differs most
     controls(maker, "press")  # the nearest sound's actions: audition it, set it as A
     assert maker.ui.path()[-1] == "sound-actions" and maker.ui.screen.sound == "Drop Boom"
 

@@ -88,6 +88,14 @@ class SimilarScreen(ListScreen):
     def entries(self, ui):
         return [(m.name, f"{m.distance:.0f}") for m in self.matches] or [("(no other sounds)", "")]
 
+    def draw(self, p: Painter, ui) -> None:
+        super().draw(p, ui)
+        if self.matches:  # why the selected one differs most, under the list
+            p.text((2, p.height - 11), self.why(), size=9, width=p.width - 4)
+
+    def why(self) -> str:
+        return self.matches[self.cursor].parts[0].describe()
+
     def press(self, ui) -> None:
         if self.matches:
             ui.push(screens.SoundActionsScreen(self.matches[self.cursor].name))
