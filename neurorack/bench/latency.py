@@ -245,13 +245,19 @@ def run(out: str, triggers: int = 200, gap_s: float = 0.25, tools: str = "../sha
                 raise FileNotFoundError(f"no latency_probe.py in {tools_dir} (give --tools DIR)")
             result["external"] = external(tools_dir, triggers, gap_s, rounds)
         result["cold_start"] = cold_start()
+        from ..fileio import write_json
+
+        write_json(out, result)  # before PortAudio lets go of the server, which can hang under load
     finally:
         import sounddevice as sd
 
-        sd._terminate()  # let go of the server before it stops (PortAudio 19.6 cannot survive it)
-        server.stop()
-        sd._initialize()
-    from ..fileio import write_json
+        from ..engine.audio import _within
 
-    write_json(out, result)
+        # Let go of the server before it stops (PortAudio 19.6 cannot survive it); on a loaded
+        # machine its JACK backend can hang in there, and the figures are already written.
+        if _within(10, sd._terminate):
+            server.stop()
+            sd._initialize()
+        else:
+            server.stop()
     return result
