@@ -126,7 +126,7 @@ class Engine:
             stamp = ring.peek_stamp()
             if stamp is None or stamp + delay >= end:
                 break
-            gate, stamp, buffer = ring.pop()
-            self.voices.trigger(buffer, max(0, stamp + delay - start), self.level)
+            gate, stamp, buffer, gain = ring.pop()
+            self.voices.trigger(buffer, max(0, stamp + delay - start), self.level * gain)
         self.voices.mix(out)
         self.frame = end

@@ -1,0 +1,311 @@
+"""MIDI in: ports opened by name (and opened again when a device comes back), every message
+stamped with its arrival (``time.monotonic_ns()``), parsed by mido, handed to a sink.
+
+The ports are python-rtmidi's, on ALSA's sequencer (a Pi: USB MIDI devices, the USB gadget's
+``f_midi``) or on JACK (a desktop running it; the tests, on JACK's dummy driver). Why
+rtmidi and not JACK-Client's MIDI ports or alsa-midi: docs/benchmarks.md ("MIDI backend").
+
+rtmidi calls back from its own thread (on JACK, the server's process thread), so the callback
+only stamps the bytes and queues them; the ``midi`` thread decodes and calls the sink, so a slow
+sink never holds up JACK. The bytes are decoded here rather than by mido's own port wrapper so
+that running status (data bytes that reuse the last status byte) is honoured and everything
+dropped is counted: system exclusive, status bytes MIDI does not define, stray data bytes,
+and floods beyond ``MAX_RATE`` messages a second — each kind one rate-limited line (``logs.warn``).
+
+    port = "all"       every input there is, and each one that appears later
+    port = "virtual"   a port of our own that a DAW connects to ("neurorack")
+    port = "KeyStep"   the inputs whose name contains this (case-folded)
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Callable, Protocol
+
+from ..errors import NeurorackError
+from ..logs import warn
+
+log = logging.getLogger(__name__)
+CLIENT = "neurorack"
+POLL_S = 1.0  # how often the port list is read for devices that came or went
+MAX_RATE = 4000  # messages a second per input: above MIDI's wire rate (3125), below a runaway loop
+QUEUE_LIMIT = 4096  # stamped messages waiting for the midi thread
+SKIP_NAMES = ("midi through", CLIENT)  # never listen to ALSA's loopback, nor to ourselves
+# Status bytes: 0x80..0xEF carry a channel and set running status; 0xF0..0xF7 cancel it; 0xF8..0xFF
+# (real time) may appear anywhere and change nothing.
+DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+SYSTEM_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
+UNDEFINED = (0xF4, 0xF5, 0xF9, 0xFD)
+
+
+class MidiSink(Protocol):
+    def midi(self, message, at_ns: int) -> None: ...
+
+
+class MidiDecoder:
+    """Bytes to mido messages, one stream's worth of state (running status, a sysex in progress)."""
+
+    def __init__(self, where: str = "MIDI"):
+        self.where = where
+        self._running: int | None = None
+        self._pending: list[int] = []  # a message being assembled, status first
+        self._in_sysex = False
+        self.ignored = 0
+
+    def feed(self, data) -> list:
+        import mido
+
+        out = []
+        for byte in bytes(data):
+            if byte >= 0xF8:  # real time: complete on its own, running status untouched
+                if byte in UNDEFINED:
+                    self._ignore("midi-unknown", "%s: ignoring undefined status byte 0x%02X", byte)
+                else:
+                    out.append(mido.Message.from_bytes([byte]))
+                continue
+            if self._in_sysex:
+                if byte == 0xF7:
+                    self._in_sysex = False
+                    self._ignore("midi-sysex", "%s: ignoring a system exclusive message")
+                    continue
+                if byte < 0x80:
+                    continue
+                else:  # a status byte ends an unterminated sysex
+                    self._in_sysex = False
+                    self._ignore("midi-sysex", "%s: ignoring a system exclusive message (unterminated)")
+            if byte >= 0x80:
+                if self._pending:
+                    self._ignore("midi-truncated", "%s: ignoring a message cut short (%s)",
+                                 " ".join(f"{b:02X}" for b in self._pending))
+                self._pending = []
+                if byte == 0xF0:
+                    self._running, self._in_sysex = None, True
+                elif byte < 0xF0:
+                    self._running = byte
+                    self._pending = [byte]
+                else:
+                    self._running = None
+                    if byte in SYSTEM_DATA:
+                        self._pending = [byte]
+                    else:  # 0xF4, 0xF5 (undefined) or a stray 0xF7
+                        self._ignore("midi-unknown", "%s: ignoring undefined status byte 0x%02X", byte)
+                        continue
+            else:  # a data byte
+                if not self._pending:
+                    if self._running is None:
+                        self._ignore("midi-stray", "%s: ignoring a data byte with no status before it (0x%02X)", byte)
+                        continue
+                    self._pending = [self._running]  # running status
+                self._pending.append(byte)
+            if not self._pending:  # a sysex began
+                continue
+            status = self._pending[0]
+            need = DATA_BYTES.get(status & 0xF0) if status < 0xF0 else SYSTEM_DATA[status]
+            if len(self._pending) == need + 1:
+                out.append(mido.Message.from_bytes(self._pending))
+                self._pending = []
+        return out
+
+    def _ignore(self, kind: str, message: str, *args) -> None:
+        self.ignored += 1
+        warn(log, kind, message, self.where, *args)
+
+
+class RateLimit:
+    """A token bucket: `rate` messages a second, bursts of up to a second's worth."""
+
+    def __init__(self, rate: float = MAX_RATE, clock=time.monotonic):
+        self.rate, self.clock = rate, clock
+        self.tokens, self.at = float(rate), clock()
+
+    def allow(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def available_apis() -> dict[str, int]:
+    import rtmidi
+
+    names = {rtmidi.API_LINUX_ALSA: "alsa", rtmidi.API_UNIX_JACK: "jack"}
+    return {names[a]: a for a in rtmidi.get_compiled_api() if a in names}
+
+
+def choose_api(api: str = "auto") -> str:
+    """"alsa" where the sequencer exists, else "jack" (a server must be running for ports)."""
+    apis = available_apis()
+    if api != "auto":
+        if api not in apis:
+            raise NeurorackError(f"this python-rtmidi has no {api} MIDI support (it has: {', '.join(apis) or 'none'})")
+        return api
+    if "alsa" in apis and os.path.exists("/dev/snd/seq"):
+        return "alsa"
+    if "jack" in apis:
+        return "jack"
+    raise NeurorackError("no MIDI system: /dev/snd/seq is missing (modprobe snd-seq) and rtmidi has no JACK support")
+
+
+class MidiInput:
+    """The module's MIDI in: ``start()`` opens what ``port`` names and keeps watching for
+    devices that come and go; ``close()`` ends it. ``sink.midi(message, at_ns)`` runs on the
+    ``midi`` thread. ``activity`` counts messages (the status screen), ``last`` is the newest."""
+
+    def __init__(self, sink: MidiSink, port: str = "all", api: str = "auto", poll_s: float = POLL_S,
+                 on_change: Callable[[str, bool], None] | None = None):
+        self.sink, self.port, self.poll_s = sink, port, poll_s
+        self.api = choose_api(api)
+        self.on_change = on_change  # (port name, present): a device came or went
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._open: dict[str, object] = {}  # port name -> rtmidi.MidiIn
+        self._limits: dict[str, RateLimit] = {}
+        self._decoders: dict[str, MidiDecoder] = {}
+        self._reported_drops = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._probe = None
+        self.received = 0
+        self.dropped = 0  # floods and a full queue
+        self.lost = 0  # devices that vanished while open
+        self.last: str | None = None  # the newest message, as text (the status screen)
+        self.last_ns = 0
+
+    # -- ports ----------------------------------------------------------------------------------
+    def _midi_in(self, client: str = CLIENT):
+        import rtmidi
+
+        midi_in = rtmidi.MidiIn(available_apis()[self.api], name=client)
+        midi_in.ignore_types(sysex=False, timing=True, active_sense=True)  # sysex: one line, not silence
+        return midi_in
+
+    def names(self) -> list[str]:
+        """The input ports there are now (our own excepted)."""
+        if self._probe is None:
+            self._probe = self._midi_in(CLIENT + "-probe")
+        return [n for n in self._probe.get_ports() if not any(s in n.casefold() for s in SKIP_NAMES)]
+
+    def wanted(self, names: list[str]) -> list[str]:
+        if self.port == "all":
+            return names
+        key = self.port.casefold()
+        return [n for n in names if key in n.casefold()]
+
+    def start(self) -> "MidiInput":
+        try:
+            if self.port == "virtual":
+                midi_in = self._midi_in()
+                midi_in.open_virtual_port("in")
+                self._attach("virtual", midi_in)
+            else:
+                self.scan()
+        except NeurorackError:
+            raise
+        except Exception as exc:  # rtmidi's errors: no server, no sequencer
+            raise NeurorackError(f"cannot open MIDI on {self.api}: {exc}") from None
+        for target, name in ((self._handle, "midi"), (self._watch, "midi-ports")):
+            if name == "midi-ports" and self.port == "virtual":
+                continue
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def scan(self) -> None:
+        """Open wanted ports that appeared, close those that went (every ``poll_s``)."""
+        names = self.names()
+        for name in [n for n in self._open if n not in names]:
+            self._detach(name)
+            self.lost += 1
+            warn(log, "midi-lost", "MIDI device %s is gone; listening for it to come back", name)
+            if self.on_change:
+                self.on_change(name, False)
+        for name in self.wanted(names):
+            if name in self._open:
+                continue
+            midi_in = self._midi_in()
+            try:
+                midi_in.open_port(self._probe.get_ports().index(name), "in")
+            except (ValueError, Exception) as exc:  # gone again between the listing and the opening
+                warn(log, "midi-open", "cannot open MIDI port %s: %s", name, exc)
+                midi_in.delete()
+                continue
+            self._attach(name, midi_in)
+            log.info("MIDI in: %s", name)
+            if self.on_change:
+                self.on_change(name, True)
+
+    def _attach(self, name: str, midi_in) -> None:
+        limit = self._limits.setdefault(name, RateLimit())
+        self._decoders[name] = MidiDecoder(f"MIDI {name}")
+
+        def arrived(event, _data, name=name, limit=limit):
+            at_ns = time.monotonic_ns()  # first: the moment it arrived, before any work
+            if not limit.allow() or self._queue.qsize() >= QUEUE_LIMIT:
+                self.dropped += 1
+                return
+            self._queue.put((name, at_ns, event[0]))
+
+        midi_in.set_callback(arrived)
+        self._open[name] = midi_in
+
+    def _detach(self, name: str) -> None:
+        midi_in = self._open.pop(name, None)
+        if midi_in is not None:
+            midi_in.cancel_callback()
+            midi_in.close_port()
+            midi_in.delete()
+
+    def ports(self) -> list[str]:
+        return list(self._open)
+
+    # -- threads --------------------------------------------------------------------------------
+    def _handle(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            name, at_ns, data = item
+            decoder = self._decoders.get(name)
+            if decoder is None:
+                continue
+            for message in decoder.feed(data):
+                self.deliver(message, at_ns)
+            if self.dropped != self._reported_drops:
+                warn(log, "midi-flood", "MIDI: %d messages dropped in all (over %d a second)", self.dropped, MAX_RATE)
+                self._reported_drops = self.dropped
+
+    def deliver(self, message, at_ns: int) -> None:
+        self.received += 1
+        self.last, self.last_ns = str(message), at_ns
+        try:
+            self.sink.midi(message, at_ns)
+        except NeurorackError as exc:  # a program change to no sound, a learn gone wrong: one line
+            warn(log, "midi-action", "MIDI %s: %s", message, exc)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.scan()
+            except Exception as exc:  # the MIDI system itself went (JACK stopped): try again later
+                warn(log, "midi-system", "MIDI on %s: %s; trying again", self.api, exc)
+                self._probe = None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for name in list(self._open):
+            self._detach(name)
+        if self._probe is not None:
+            self._probe.delete()
+            self._probe = None
