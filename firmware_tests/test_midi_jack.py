@@ -1,0 +1,170 @@
+"""MIDI in through a real MIDI path: a keyboard client's JACK MIDI port on a JACK server (dummy
+driver), python-rtmidi's JACK input as the module opens it (hal/midi.py), mido's messages.
+(This machine has no ALSA sequencer, /dev/snd/seq; on a Pi the same code opens ALSA's.)"""
+import logging
+import threading
+import time
+
+import pytest
+
+from neurorack.bench.jack import JackServer
+from neurorack.bench.midi import JackKeyboard
+from neurorack.hal.midi import MidiInput
+
+
+class Sink:
+    def __init__(self):
+        self.messages, self.lock = [], threading.Lock()
+
+    def midi(self, message, at_ns):
+        with self.lock:
+            self.messages.append((message, at_ns))
+
+    def wait(self, count, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [m for m, _ in self.messages]
+
+
+@pytest.fixture
+def server():
+    s = JackServer().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def keyboard(server):
+    k = JackKeyboard()
+    yield k
+    k.close()
+
+
+def opened(sink, port="keyboard", **kwargs):
+    midi = MidiInput(sink, port=port, api="jack", poll_s=0.1, **kwargs).start()
+    deadline = time.monotonic() + 5
+    while not midi.ports() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert midi.ports() == ["keyboard:out"]
+    return midi
+
+
+def test_notes_and_ccs_arrive_parsed_and_stamped_at_their_arrival(keyboard):
+    sink = Sink()
+    midi = opened(sink)
+    try:
+        before = time.monotonic_ns()
+        keyboard.send(bytes([0x90, 60, 100]))
+        keyboard.send(bytes([0xB0, 21, 127]))
+        keyboard.send(bytes([0x80, 60, 0]))
+        messages = sink.wait(3)
+        after = time.monotonic_ns()
+    finally:
+        midi.close()
+    assert [str(m) for m in messages] == ["note_on channel=0 note=60 velocity=100 time=0",
+                                          "control_change channel=0 control=21 value=127 time=0",
+                                          "note_off channel=0 note=60 velocity=0 time=0"]
+    stamps = [at for _, at in sink.messages]
+    assert before <= stamps[0] <= stamps[1] <= stamps[2] <= after
+    assert midi.received == 3 and midi.last.startswith("note_off")
+
+
+def test_running_status_sysex_and_undefined_bytes_through_jack(keyboard, caplog):
+    sink = Sink()
+    midi = opened(sink)
+    try:
+        with caplog.at_level(logging.WARNING):
+            keyboard.send(bytes([0x90, 60, 100, 62, 100, 64, 0]))  # running status in one event
+            keyboard.send(bytes([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7]))  # an identity request
+            keyboard.send(bytes([0xF4]))
+            keyboard.send(bytes([0x91, 65, 80]))
+            messages = sink.wait(4)
+    finally:
+        midi.close()
+    assert [(m.type, m.channel, m.note, m.velocity) for m in messages] == [
+        ("note_on", 0, 60, 100), ("note_on", 0, 62, 100), ("note_on", 0, 64, 0), ("note_on", 1, 65, 80)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("system exclusive" in line for line in lines) == 1 and sum("0xF4" in line for line in lines) == 1
+
+
+def test_a_flood_of_a_thousand_messages_a_second_is_all_delivered_in_order(keyboard):
+    sink = Sink()
+    midi = opened(sink)
+    try:
+        t0 = time.monotonic()
+        for k in range(1000):  # 1000 in about a second: one event in each of ~3 of every 4 cycles
+            keyboard.send(bytes([0xB0, 22, k % 128]))
+            time.sleep(max(0.0, t0 + (k + 1) / 1000 - time.monotonic()))
+        messages = sink.wait(1000, timeout=10)
+    finally:
+        midi.close()
+    assert len(messages) == 1000 and midi.dropped == 0
+    assert [m.value for m in messages] == [k % 128 for k in range(1000)]
+
+
+def test_a_flood_beyond_the_rate_limit_is_dropped_with_one_line_and_the_input_keeps_working(keyboard, caplog):
+    sink = Sink()
+    midi = opened(sink)
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(60):  # 100 messages in each cycle: ~37 000 a second
+                keyboard.send(*[bytes([0xB0, 22, 1])] * 100)
+            sink.wait(4000, timeout=3)
+            keyboard.send(bytes([0x90, 70, 99]))
+            time.sleep(0.5)
+    finally:
+        midi.close()
+    assert midi.dropped > 0 and len(sink.messages) < 6000
+    assert str(sink.messages[-1][0]).startswith("note_on channel=0 note=70")  # through after the flood
+    assert 1 <= sum("dropped" in r.getMessage() for r in caplog.records) <= 3  # rate-limited lines
+
+
+def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
+    sink = Sink()
+    keyboard = JackKeyboard()
+    midi = opened(sink)
+    try:
+        keyboard.send(bytes([0x90, 60, 100]))
+        sink.wait(1)
+        keyboard.close()  # unplugged
+        deadline = time.monotonic() + 5
+        while midi.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert midi.ports() == [] and midi.lost == 1
+        keyboard = JackKeyboard()  # plugged back, same name
+        deadline = time.monotonic() + 5
+        while not midi.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        keyboard.send(bytes([0x90, 62, 100]))
+        messages = sink.wait(2)
+    finally:
+        midi.close()
+        keyboard.close()
+    assert [m.note for m in messages] == [60, 62]
+    assert any("is gone" in r.getMessage() for r in caplog.records)
+
+
+def test_port_all_opens_every_input_and_a_virtual_port_takes_connections(keyboard):
+    import jack
+
+    sink = Sink()
+    midi = MidiInput(sink, port="all", api="jack", poll_s=0.1).start()
+    try:
+        deadline = time.monotonic() + 5
+        while not midi.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert midi.ports() == ["keyboard:out"]
+    finally:
+        midi.close()
+    virtual = MidiInput(sink, port="virtual", api="jack").start()
+    try:
+        probe = jack.Client("probe", no_start_server=True)
+        [port] = [p.name for p in probe.get_ports(is_midi=True, is_input=True) if p.name.startswith("neurorack")]
+        probe.close()
+        keyboard.connect_to(port)  # what a DAW does
+        keyboard.send(bytes([0xC0, 3]))
+        messages = sink.wait(1)
+    finally:
+        virtual.close()
+    assert messages[-1].type == "program_change" and messages[-1].program == 3
