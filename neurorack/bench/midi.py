@@ -38,6 +38,7 @@ class JackKeyboard:
         self.out = self.client.midi_outports.register("out")
         self._pending: list[bytes] = []
         self._sent: list[int] = []
+        self.sent_ns: list[int] = []  # the monotonic moment each event was written
         self._lock = threading.Lock()
         self._written = threading.Condition(self._lock)
         self.ins = [self.client.inports.register(f"in_{i}") for i in range(2)] if capture else []
@@ -60,6 +61,7 @@ class JackKeyboard:
                 for data in self._pending:
                     self.out.write_midi_event(0, data)
                 if self._pending:
+                    self.sent_ns.append(time.monotonic_ns())
                     self._sent.append(now)
                     self._pending = []
                     self._written.notify_all()
@@ -85,3 +87,102 @@ class JackKeyboard:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+# -- backend: rtmidi's JACK input against JACK-Client's MIDI port --------------------------------
+class _Stamps:
+    def __init__(self):
+        self.at: list[int] = []
+
+    def midi(self, message, at_ns):
+        self.at.append(time.monotonic_ns())  # delivered to the sink, on the midi thread
+
+
+class JackClientInput:
+    """The alternative: a JACK-Client MIDI in port; Python runs in every process cycle."""
+
+    def __init__(self):
+        import jack
+
+        self.client = jack.Client("jackclient-in", no_start_server=True)
+        self.port = self.client.midi_inports.register("in")
+        self.at: list[int] = []
+
+        @self.client.set_process_callback
+        def process(frames):
+            for _offset, _data in self.port.incoming_midi_events():
+                self.at.append(time.monotonic_ns())
+        self.client.activate()
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+def _idle_cpu_ms_per_s(seconds: float) -> float:
+    t0, c0 = time.monotonic(), time.process_time()
+    time.sleep(seconds)
+    return 1000 * (time.process_time() - c0) / (time.monotonic() - t0)
+
+
+def _delays(keyboard: JackKeyboard, lists, notes: int, rng) -> list[list[float]]:
+    """Send `notes` note-ons at uneven moments; per list of arrival stamps, each note's delay
+    (ms) from the moment it was written (none if a list missed one: it would misalign)."""
+    time.sleep(0.3)  # a new connection takes effect in the server's next cycles
+    first, starts = len(keyboard.sent_ns), [len(a) for a in lists]
+    for k in range(notes):
+        keyboard.send(bytes([0x90, 40 + k % 40, 100]))
+        time.sleep(0.004 + 0.006 * rng.random())
+    time.sleep(0.3)
+    sent = keyboard.sent_ns[first:]
+    out = []
+    for at, start in zip(lists, starts):
+        got = at[start:]
+        out.append([(a - s) / 1e6 for s, a in zip(sent, got)] if len(got) == len(sent) else [])
+    return out
+
+
+def backends(notes: int = 300, rounds: int = 2, idle_s: float = 3.0) -> dict:
+    """Side by side, in turns: nothing, rtmidi (hal/midi.py's MidiInput), JACK-Client."""
+    import sys
+
+    from ..hal.midi import MidiInput
+
+    sys.setswitchinterval(0.0005)  # as `neurorack run` sets it: a woken thread gets the GIL soon
+    rng = np.random.default_rng(0)
+    keyboard = JackKeyboard()
+    result = {"none": {"idle_cpu_ms_per_s": []}, "rtmidi": {"idle_cpu_ms_per_s": [], "callback_ms": [],
+                                                             "delivered_ms": []},
+              "jack_client": {"idle_cpu_ms_per_s": [], "callback_ms": []}}
+    try:
+        for _ in range(rounds):
+            result["none"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
+            sink = _Stamps()
+            arrivals = []
+            midi = MidiInput(sink, port=KEYBOARD, api="jack", poll_s=3600)
+            midi.deliver = (lambda deliver: lambda message, at_ns: (arrivals.append(at_ns),
+                                                                    deliver(message, at_ns)))(midi.deliver)
+            midi.start()
+            try:
+                result["rtmidi"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
+                callback, delivered = _delays(keyboard, [arrivals, sink.at], notes, rng)
+                result["rtmidi"]["callback_ms"] += callback
+                result["rtmidi"]["delivered_ms"] += delivered
+            finally:
+                midi.close()
+            other = JackClientInput()
+            try:
+                keyboard.connect_to("jackclient-in:in")
+                result["jack_client"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
+                result["jack_client"]["callback_ms"] += _delays(keyboard, [other.at], notes, rng)[0]
+            finally:
+                other.close()
+    finally:
+        keyboard.close()
+    for name, parts in result.items():
+        for key in list(parts):
+            values = parts[key]
+            parts[key] = {"each": [round(v, 4) for v in values]} if key.startswith("idle") else _stats(values)
+            if key.startswith("idle"):
+                parts[key]["median"] = float(np.median(values))
+    return result

@@ -184,11 +184,18 @@ class MidiInput:
         midi_in.ignore_types(sysex=False, timing=True, active_sense=True)  # sysex: one line, not silence
         return midi_in
 
+    def _lister(self):
+        """An rtmidi client to list ports with: an open port's (one JACK client fewer waking
+        every cycle), else a probe of its own."""
+        for midi_in in self._open.values():
+            return midi_in
+        if self._probe is None:
+            self._probe = self._midi_in()
+        return self._probe
+
     def names(self) -> list[str]:
         """The input ports there are now (our own excepted)."""
-        if self._probe is None:
-            self._probe = self._midi_in(CLIENT + "-probe")
-        return [n for n in self._probe.get_ports() if not any(s in n.casefold() for s in SKIP_NAMES)]
+        return [n for n in self._lister().get_ports() if not any(s in n.casefold() for s in SKIP_NAMES)]
 
     def wanted(self, names: list[str]) -> list[str]:
         if self.port == "all":
@@ -228,9 +235,11 @@ class MidiInput:
         for name in self.wanted(names):
             if name in self._open:
                 continue
-            midi_in = self._midi_in()
+            midi_in, self._probe = self._lister(), None  # the probe, if it is one, becomes this port's
+            if midi_in.is_port_open():
+                midi_in = self._midi_in()
             try:
-                midi_in.open_port(self._probe.get_ports().index(name), "in")
+                midi_in.open_port(midi_in.get_ports().index(name), "in")
             except (ValueError, Exception) as exc:  # gone again between the listing and the opening
                 warn(log, "midi-open", "cannot open MIDI port %s: %s", name, exc)
                 midi_in.delete()
@@ -309,3 +318,40 @@ class MidiInput:
         if self._probe is not None:
             self._probe.delete()
             self._probe = None
+
+
+# -- standard MIDI files (`neurorack run --midi-file`) ---------------------------------------------
+MAX_FILE_BYTES = 16 << 20
+MAX_FILE_SECONDS = 24 * 3600.0
+
+
+class MidiFileError(NeurorackError):
+    pass
+
+
+def read_midi_file(path) -> list[tuple[float, object]]:
+    """(seconds from the start, message) for every channel message of a standard MIDI file,
+    all tracks merged with the file's tempo map (mido). A file that is not one is one clear
+    error naming it; meta and system messages are left out (they play nothing)."""
+    import mido
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise MidiFileError(f"MIDI file {path} is over {MAX_FILE_BYTES >> 20} MB")
+        song = mido.MidiFile(path, clip=True)
+        events, t = [], 0.0
+        for message in song:  # times: seconds since the message before, tempo applied
+            t += message.time
+            if t > MAX_FILE_SECONDS:
+                raise MidiFileError(f"{path.name}: longer than {MAX_FILE_SECONDS / 3600:.0f} hours")
+            if not message.is_meta and hasattr(message, "channel"):
+                events.append((t, message.copy(time=0)))
+    except MidiFileError:
+        raise
+    except OSError as exc:
+        raise MidiFileError(f"cannot read MIDI file {path}: {exc.strerror or exc}") from None
+    except (EOFError, ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
+        raise MidiFileError(f"{path.name}: not a standard MIDI file ({str(exc) or "it ends too soon" if isinstance(exc, EOFError) else str(exc) or type(exc).__name__})") from None
+    return events
