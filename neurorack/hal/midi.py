@@ -353,5 +353,6 @@ def read_midi_file(path) -> list[tuple[float, object]]:
     except OSError as exc:
         raise MidiFileError(f"cannot read MIDI file {path}: {exc.strerror or exc}") from None
     except (EOFError, ValueError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
-        raise MidiFileError(f"{path.name}: not a standard MIDI file ({str(exc) or "it ends too soon" if isinstance(exc, EOFError) else str(exc) or type(exc).__name__})") from None
+        reason = str(exc) or ("it ends too soon" if isinstance(exc, EOFError) else type(exc).__name__)
+        raise MidiFileError(f"{path.name}: not a standard MIDI file ({reason})") from None
     return events
