@@ -186,3 +186,61 @@ def backends(notes: int = 300, rounds: int = 2, idle_s: float = 3.0) -> dict:
             if key.startswith("idle"):
                 parts[key]["median"] = float(np.median(values))
     return result
+
+
+# -- pitch: the note's render against the note, over five octaves ----------------------------------
+TONAL_SOUNDS = ("Big Impact", "Sub Boom", "Drop Boom")  # the factory sounds whose tone_like is above 0.5
+
+
+def measured_f0(audio: np.ndarray, rate: int = RATE) -> float:
+    """The median yin f0 (Hz) over the frames within 20 dB of the loudest, in the first second."""
+    import librosa
+
+    y = audio[:rate].astype(np.float32)
+    frame, hop = 4096, 512
+    f0 = librosa.yin(y, fmin=25.0, fmax=2500.0, sr=rate, frame_length=frame, hop_length=hop)
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0][:len(f0)]
+    keep = rms >= rms.max() * 0.1
+    return float(np.median(f0[:len(keep)][keep]))
+
+
+def pitch_accuracy(model=None, sounds=TONAL_SOUNDS, octaves: int = 5, step: int = 3) -> dict:
+    """Each tonal sound rendered as the note path renders it (``transpose``: 1 V/oct, then
+    ``impact_trajectory``), at notes every `step` semitones over `octaves` octaves placed where
+    the pitch axis (MIDI 24..96) holds them. Cents against the note: absolute (the sound's own
+    pitch descriptor plus the semitones) and relative (the root note's measured f0 times
+    2^(semitones/12): what tracking 1 V/oct means)."""
+    import math
+
+    from .. import descriptors as D
+    from ..engine.controls import RenderRequest, transpose
+    from ..engine.prerender import impact_trajectory
+    from ..model.generator import load_model
+    from ..sounds.library import SoundLibrary
+
+    generator = load_model(model, threads=1)
+    library = SoundLibrary()
+    out = {}
+    for name in sounds:
+        traj = library.get(name).trajectory
+        own = float(np.median(D.to_physical("pitch", traj.curves[:, D.INDEX["pitch"]])))  # MIDI note
+        low = math.ceil(26 - own)
+        low -= low % step  # so that 0 (the root) is among them
+        semitones = list(range(low, low + 12 * octaves + 1, step))
+        request = RenderRequest(name, name, 0.5, (0.0,) * len(D.NAMES))
+        rows = []
+        for s in semitones:
+            audio = generator.render(impact_trajectory(1, transpose(request, s), lambda n: traj), RATE)
+            rows.append({"semitones": s, "note_midi": own + s, "f0_hz": measured_f0(audio)})
+        root = next(r["f0_hz"] for r in rows if r["semitones"] == 0)
+        for r in rows:
+            target = 440.0 * 2 ** ((r["note_midi"] - 69) / 12)
+            r["cents_vs_note"] = 1200 * math.log2(r["f0_hz"] / target)
+            r["cents_vs_root"] = 1200 * math.log2(r["f0_hz"] / root) - 100 * r["semitones"]
+        rel = np.abs([r["cents_vs_root"] for r in rows])
+        ab = np.abs([r["cents_vs_note"] for r in rows])
+        out[name] = {"own_pitch_midi": own, "notes": rows,
+                     "abs_cents_vs_root": {"median": float(np.median(rel)), "max": float(rel.max())},
+                     "abs_cents_vs_note": {"median": float(np.median(ab)), "max": float(ab.max())},
+                     "within_10_cents_of_root": int(np.sum(rel <= 10)), "notes_measured": len(rows)}
+    return out
