@@ -14,8 +14,10 @@ driver (48 kHz, 128 frames), as issue 14 asks.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,67 +28,150 @@ from .latency import RATE, BLOCK, _stats, onset
 KEYBOARD = "keyboard"
 
 
-class JackKeyboard:
-    """A JACK client with one MIDI out port (and, for the benches, audio ins recording what the
-    other clients play). ``send(data)`` writes one MIDI event at the start of the next cycle and
-    returns that cycle's frame time once it has been written."""
+class _KeyboardClient:
+    """The JACK client itself, in the keyboard's own process (``python -m neurorack.bench.midi``)."""
 
-    def __init__(self, name: str = KEYBOARD, capture: bool = False, seconds: float = 0.0):
+    def __init__(self, name: str, capture_s: float):
         import jack
 
         self.client = jack.Client(name, no_start_server=True)
         self.out = self.client.midi_outports.register("out")
+        self.ins = [self.client.inports.register(f"in_{i}") for i in range(2)] if capture_s else []
+        self.record = np.zeros(int(capture_s * RATE), np.float32) if capture_s else None
+        self.start_frame: int | None = None
         self._pending: list[bytes] = []
-        self._sent: list[int] = []
-        self.sent_ns: list[int] = []  # the monotonic moment each event was written
         self._lock = threading.Lock()
         self._written = threading.Condition(self._lock)
-        self.ins = [self.client.inports.register(f"in_{i}") for i in range(2)] if capture else []
-        self.record = np.zeros(int(seconds * RATE), np.float32) if capture else None
-        self.start_frame: int | None = None
+        self._sent: list[tuple[int, int]] = []
+        self.xruns = 0  # the server's reports of a late cycle: a cycle's MIDI may be lost in one
+        self.client.set_xrun_callback(self._xrun)
         self.client.set_process_callback(self._process)
         self.client.activate()
+
+    def _xrun(self, delay_us: float) -> None:
+        self.xruns += 1
 
     def _process(self, frames: int) -> None:
         self.out.clear_buffer()
         now = self.client.last_frame_time
+        if self.start_frame is None:
+            self.start_frame = now
         if self.record is not None:
-            if self.start_frame is None:
-                self.start_frame = now
             at = now - self.start_frame
             if at + frames <= len(self.record):
-                self.record[at:at + frames] = sum(p.get_array() for p in self.ins)
+                np.add(self.ins[0].get_array(), self.ins[1].get_array(), out=self.record[at:at + frames])
         if self._lock.acquire(blocking=False):  # never wait in the server's thread
             try:
-                for data in self._pending:
-                    self.out.write_midi_event(0, data)
                 if self._pending:
-                    self.sent_ns.append(time.monotonic_ns())
-                    self._sent.append(now)
+                    for data in self._pending:
+                        self.out.write_midi_event(0, data)
+                    self._sent.append((now - self.start_frame, time.monotonic_ns()))
                     self._pending = []
                     self._written.notify_all()
             finally:
                 self._lock.release()
 
-    def send(self, *events: bytes, timeout: float = 2.0) -> int:
-        """Write `events` (each bytes of one JACK MIDI event) in the next cycle; its frame time."""
+    def send(self, events) -> tuple[int, int]:
         with self._written:
             self._pending = [bytes(e) for e in events]
             count = len(self._sent)
-            if not self._written.wait_for(lambda: len(self._sent) > count, timeout):
+            if not self._written.wait_for(lambda: len(self._sent) > count, 2.0):
                 raise TimeoutError("the JACK keyboard's process callback did not run")
             return self._sent[-1]
 
-    def connect_to(self, port_name: str) -> None:
-        self.client.connect(self.out, port_name)
 
-    def capture_from(self, outs) -> None:
-        for port, inport in zip(outs, self.ins):
-            self.client.connect(port, inport)
+def keyboard_main() -> None:
+    """One JSON command a line on stdin, one JSON answer a line on stdout."""
+    import json
+    import sys
+
+    sys.setswitchinterval(0.0005)
+    command = json.loads(sys.stdin.readline())
+    keyboard = _KeyboardClient(command["name"], command.get("capture_s", 0.0))
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        if "send" in command:
+            frame, ns = keyboard.send(command["send"])
+            answer = {"frame": frame, "ns": ns, "xruns": keyboard.xruns}
+        elif "connect" in command:
+            keyboard.client.connect(keyboard.out, command["connect"])
+            answer = {}
+        elif "capture_from" in command:
+            outs = [p for p in keyboard.client.get_ports(is_audio=True, is_output=True)
+                    if not p.name.startswith(("system:", command["name"] + ":"))]
+            for port, inport in zip(outs, keyboard.ins):
+                keyboard.client.connect(port, inport)
+            answer = {"ports": [p.name for p in outs]}
+        elif "save" in command:
+            np.save(command["save"], keyboard.record)
+            answer = {}
+        else:
+            break
+        print(json.dumps(answer), flush=True)
+    keyboard.client.deactivate()
+    keyboard.client.close()
+
+
+class JackKeyboard:
+    """A MIDI keyboard on the JACK server: a JACK client with one MIDI out port (and, for the
+    benches, two audio ins recording what the other clients play), in a process of its own, as a
+    real keyboard or DAW is: its Python callback in the server's thread never waits for the GIL
+    of the process under test. ``send(*events)`` writes each (bytes of one JACK MIDI event) at
+    the start of the next cycle and returns that cycle's frame (from the client's start)."""
+
+    def __init__(self, name: str = KEYBOARD, capture: bool = False, seconds: float = 0.0):
+        import json
+        import sys
+
+        self.name = name
+        self.sent_ns: list[int] = []  # the monotonic moment each send was written
+        self.xruns = 0  # late cycles the server reported to the keyboard, so far
+        self.record: np.ndarray | None = None
+        self._proc = subprocess.Popen([sys.executable, "-m", "neurorack.bench.midi"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._json = json
+        self._ask({"name": name, "capture_s": seconds if capture else 0.0})
+
+    def _ask(self, command: dict) -> dict:
+        self._proc.stdin.write(self._json.dumps(command) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the JACK keyboard exited ({self._proc.wait()})")
+        return self._json.loads(line)
+
+    def send(self, *events: bytes) -> int:
+        answer = self._ask({"send": [list(e) for e in events]})
+        self.sent_ns.append(answer["ns"])
+        self.xruns = answer["xruns"]
+        return answer["frame"]
+
+    def connect_to(self, port_name: str) -> None:
+        self._ask({"connect": port_name})
+
+    def capture_from_others(self) -> list[str]:
+        return self._ask({"capture_from": True, "name": self.name})["ports"]
+
+    def fetch_record(self) -> np.ndarray:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="neurorack-keyboard-")) / "record.npy"
+        self._ask({"save": str(path)})
+        self.record = np.load(path)
+        path.unlink()
+        path.parent.rmdir()
+        return self.record
 
     def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.write("{}\n")
+                self._proc.stdin.flush()
+                self._proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
 
 
 # -- backend: rtmidi's JACK input against JACK-Client's MIDI port --------------------------------
@@ -94,7 +179,7 @@ class _Stamps:
     def __init__(self):
         self.at: list[int] = []
 
-    def midi(self, message, at_ns):
+    def __call__(self, message, at_ns):
         self.at.append(time.monotonic_ns())  # delivered to the sink, on the midi thread
 
 
@@ -244,3 +329,86 @@ def pitch_accuracy(model=None, sounds=TONAL_SOUNDS, octaves: int = 5, step: int 
                      "abs_cents_vs_note": {"median": float(np.median(ab)), "max": float(ab.max())},
                      "within_10_cents_of_root": int(np.sum(rel <= 10)), "notes_measured": len(rows)}
     return out
+
+
+# -- note to sound: a JACK keyboard plays the module, and records it --------------------------------
+REPEATED = 7  # semitones: after its first render, the pre-rendered case
+NEW_NOTES = [s for s in range(-24, 25) if s not in (0, REPEATED)]  # 47 pitches: longer than the note cache
+
+
+def note_to_sound(notes: int = 200, gap_s: float = 0.25) -> dict:
+    """Note-ons through JACK MIDI into `neurorack run`'s own parts (MIDI input, module, engine,
+    sounddevice on JACK); the onset found in the keyboard client's capture, in server frames."""
+    from ..engine.audio import AudioOutput, rescan
+    from ..hal.midi import MidiInput
+    from .latency import Tap, bench_config  # noqa: F401  (the latency bench's sound and settings)
+    from ..assembly import assemble_module
+    from ..runtime import apply_runtime
+
+    seconds = 2 * notes * gap_s + 10
+    module = assemble_module("sim", config=bench_config(), persist=False)
+    apply_runtime(module)
+    root = module.settings.midi.root
+    engine = module.engine
+    engine.prerender.update()
+    engine.start()
+    rescan()
+    audio = AudioOutput(engine, "jack", RATE, BLOCK)
+    keyboard = JackKeyboard(capture=True, seconds=seconds)
+    midi = MidiInput(module, port=KEYBOARD, api="jack", poll_s=3600).start()
+    rng = np.random.default_rng(0)
+    sent: dict[str, list[int]] = {"repeated": [], "new": []}
+    try:
+        if not audio.ensure_running():
+            raise RuntimeError(f"cannot play through JACK: {audio.problem}")
+        keyboard.capture_from_others()
+        time.sleep(0.5)
+        for k in range(2 * notes + 1):
+            kind = "repeated" if k % 2 == 0 else "new"  # in turns, so both meet the same moments
+            note = root + (REPEATED if kind == "repeated" else NEW_NOTES[(k // 2) % len(NEW_NOTES)])
+            frame = keyboard.send(bytes([0x90, note, 127]))
+            if k > 0:  # the first repeated note is its first render
+                sent[kind].append(frame)
+            time.sleep(0.02)
+            keyboard.send(bytes([0x80, note, 0]))
+            time.sleep(gap_s * (0.75 + 0.5 * rng.random()) - 0.02)  # never in step with the blocks
+        time.sleep(0.5)
+        record = keyboard.fetch_record()
+    finally:
+        midi.close()
+        keyboard.close()
+        audio.close()
+        module.close()
+    result = {}
+    for kind, frames in sent.items():
+        found = [onset(record, f) for f in frames]
+        got = [f for f in found if f is not None]
+        result[kind] = {"latency_ms": _stats(np.array(got) * 1000 / RATE), "latency_frames": _stats(got),
+                        "misses": len(found) - len(got)}
+    result.update(xruns=audio.xruns, late_callbacks=audio.late, note_renders=engine.prerender.note_renders,
+                  notes_dropped=engine.prerender.notes_dropped, midi_dropped=midi.dropped)
+    return result
+
+
+def run(out: str, notes: int = 200, backend_notes: int = 300, rounds: int = 2, pitch: bool = True) -> dict:
+    server = JackServer(RATE, BLOCK).start()
+    try:
+        result = {"environment": environment(), "server": {"driver": "dummy", "rate": RATE, "period": BLOCK},
+                  "block_ms": 1000 * BLOCK / RATE, "backend": backends(backend_notes, rounds)}
+        result["note_to_sound"] = note_to_sound(notes)
+    finally:
+        import sounddevice as sd
+
+        sd._terminate()  # let go of the server before it stops (PortAudio 19.6 cannot survive it)
+        server.stop()
+        sd._initialize()
+    if pitch:
+        result["pitch"] = pitch_accuracy()
+    from ..fileio import write_json
+
+    write_json(out, result)
+    return result
+
+
+if __name__ == "__main__":
+    keyboard_main()

@@ -1,13 +1,17 @@
 """MIDI in: ports opened by name (and opened again when a device comes back), every message
-stamped with its arrival (``time.monotonic_ns()``), parsed by mido, handed to a sink.
+stamped with its arrival (``time.monotonic_ns()``), parsed by mido, handed on (``deliver``).
 
 The ports are python-rtmidi's, on ALSA's sequencer (a Pi: USB MIDI devices, the USB gadget's
 ``f_midi``) or on JACK (a desktop running it; the tests, on JACK's dummy driver). Why
 rtmidi and not JACK-Client's MIDI ports or alsa-midi: docs/benchmarks.md ("MIDI backend").
 
-rtmidi calls back from its own thread (on JACK, the server's process thread), so the callback
-only stamps the bytes and queues them; the ``midi`` thread decodes and calls the sink, so a slow
-sink never holds up JACK. The bytes are decoded here rather than by mido's own port wrapper so
+One thread, ``midi``, owns the ports: it opens and closes them (a device that went, or came
+back), takes the messages and calls ``deliver``. On ALSA rtmidi's own input thread queues each
+message for it. On JACK rtmidi calls back from the server's process thread, which must never
+wait for Python's GIL (a cycle it misses loses that cycle's events: measured, under load), so
+there rtmidi keeps the messages in its C queue and the ``midi`` thread takes them every
+``JACK_POLL_S``. Either way a message's moment comes from rtmidi's own timestamps, taken in C
+as it arrived (``ArrivalClock``), so neither the GIL nor the polling moves it. The bytes are decoded here rather than by mido's own port wrapper so
 that running status (data bytes that reuse the last status byte) is honoured and everything
 dropped is counted: system exclusive, status bytes MIDI does not define, stray data bytes,
 and floods beyond ``MAX_RATE`` messages a second — each kind one rate-limited line (``logs.warn``).
@@ -23,7 +27,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
 from ..errors import NeurorackError
 from ..logs import warn
@@ -31,6 +35,7 @@ from ..logs import warn
 log = logging.getLogger(__name__)
 CLIENT = "neurorack"
 POLL_S = 1.0  # how often the port list is read for devices that came or went
+JACK_POLL_S = 0.001  # how often rtmidi's queue is read on JACK (the stamps stay exact)
 MAX_RATE = 4000  # messages a second per input: above MIDI's wire rate (3125), below a runaway loop
 QUEUE_LIMIT = 4096  # stamped messages waiting for the midi thread
 SKIP_NAMES = ("midi through", CLIENT)  # never listen to ALSA's loopback, nor to ourselves
@@ -39,10 +44,6 @@ SKIP_NAMES = ("midi through", CLIENT)  # never listen to ALSA's loopback, nor to
 DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 SYSTEM_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
 UNDEFINED = (0xF4, 0xF5, 0xF9, 0xFD)
-
-
-class MidiSink(Protocol):
-    def midi(self, message, at_ns: int) -> None: ...
 
 
 class MidiDecoder:
@@ -114,6 +115,29 @@ class MidiDecoder:
         warn(log, kind, message, self.where, *args)
 
 
+class ArrivalClock:
+    """A message's monotonic moment from rtmidi's timestamps: the time since the message before,
+    measured in C as each arrived. Offset to ``time.monotonic_ns()`` by the least difference seen
+    (the message handled soonest after its arrival), let to creep up by ``DRIFT`` so clocks that
+    differ by up to 100 ppm stay in step; never later than the moment it was handled."""
+
+    DRIFT = 1e-4
+
+    def __init__(self):
+        self.elapsed_ns: int | None = None
+        self.offset_ns: int | None = None
+
+    def stamp(self, delta_s: float, handled_ns: int) -> int:
+        step = max(0, round(delta_s * 1e9))
+        self.elapsed_ns = 0 if self.elapsed_ns is None else self.elapsed_ns + step
+        seen = handled_ns - self.elapsed_ns
+        if self.offset_ns is None or seen < self.offset_ns + self.DRIFT * step:
+            self.offset_ns = seen
+        else:
+            self.offset_ns += round(self.DRIFT * step)
+        return min(handled_ns, self.elapsed_ns + self.offset_ns)
+
+
 class RateLimit:
     """A token bucket: `rate` messages a second, bursts of up to a second's worth."""
 
@@ -154,10 +178,10 @@ def choose_api(api: str = "auto") -> str:
 
 class MidiInput:
     """The module's MIDI in: ``start()`` opens what ``port`` names and keeps watching for
-    devices that come and go; ``close()`` ends it. ``sink.midi(message, at_ns)`` runs on the
-    ``midi`` thread. ``activity`` counts messages (the status screen), ``last`` is the newest."""
+    devices that come and go; ``close()`` ends it. ``deliver(message, at_ns)`` runs on the
+    ``midi`` thread. ``received`` counts messages (the status screen), ``last`` is the newest."""
 
-    def __init__(self, sink: MidiSink, port: str = "all", api: str = "auto", poll_s: float = POLL_S,
+    def __init__(self, sink: Callable[[object, int], None], port: str = "all", api: str = "auto", poll_s: float = POLL_S,
                  on_change: Callable[[str, bool], None] | None = None):
         self.sink, self.port, self.poll_s = sink, port, poll_s
         self.api = choose_api(api)
@@ -167,8 +191,9 @@ class MidiInput:
         self._limits: dict[str, RateLimit] = {}
         self._decoders: dict[str, MidiDecoder] = {}
         self._reported_drops = 0
+        self._clocks: dict[str, ArrivalClock] = {}
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._probe = None
         self.received = 0
         self.dropped = 0  # floods and a full queue
@@ -180,7 +205,7 @@ class MidiInput:
     def _midi_in(self, client: str = CLIENT):
         import rtmidi
 
-        midi_in = rtmidi.MidiIn(available_apis()[self.api], name=client)
+        midi_in = rtmidi.MidiIn(available_apis()[self.api], name=client, queue_size_limit=QUEUE_LIMIT)
         midi_in.ignore_types(sysex=False, timing=True, active_sense=True)  # sysex: one line, not silence
         return midi_in
 
@@ -215,20 +240,16 @@ class MidiInput:
             raise
         except Exception as exc:  # rtmidi's errors: no server, no sequencer
             raise NeurorackError(f"cannot open MIDI on {self.api}: {exc}") from None
-        for target, name in ((self._handle, "midi"), (self._watch, "midi-ports")):
-            if name == "midi-ports" and self.port == "virtual":
-                continue
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._thread = threading.Thread(target=self._run, name="midi", daemon=True)
+        self._thread.start()
         return self
 
     def scan(self) -> None:
         """Open wanted ports that appeared, close those that went (every ``poll_s``)."""
         names = self.names()
         for name in [n for n in self._open if n not in names]:
-            self._detach(name)
             self.lost += 1
+            self._detach(name)
             warn(log, "midi-lost", "MIDI device %s is gone; listening for it to come back", name)
             if self.on_change:
                 self.on_change(name, False)
@@ -250,69 +271,79 @@ class MidiInput:
                 self.on_change(name, True)
 
     def _attach(self, name: str, midi_in) -> None:
-        limit = self._limits.setdefault(name, RateLimit())
+        self._limits.setdefault(name, RateLimit())
         self._decoders[name] = MidiDecoder(f"MIDI {name}")
-
-        def arrived(event, _data, name=name, limit=limit):
-            at_ns = time.monotonic_ns()  # first: the moment it arrived, before any work
-            if not limit.allow() or self._queue.qsize() >= QUEUE_LIMIT:
-                self.dropped += 1
-                return
-            self._queue.put((name, at_ns, event[0]))
-
-        midi_in.set_callback(arrived)
+        self._clocks[name] = ArrivalClock()
+        if self.api != "jack":  # ALSA: rtmidi's own thread, which may wait for the GIL
+            def arrived(event, _data, name=name):
+                if self._queue.qsize() >= QUEUE_LIMIT:
+                    self.dropped += 1
+                    return
+                self._queue.put((name, time.monotonic_ns(), event[0], event[1]))
+            midi_in.set_callback(arrived)
         self._open[name] = midi_in
 
     def _detach(self, name: str) -> None:
         midi_in = self._open.pop(name, None)
         if midi_in is not None:
-            midi_in.cancel_callback()
+            if self.api != "jack":
+                midi_in.cancel_callback()
             midi_in.close_port()
             midi_in.delete()
 
     def ports(self) -> list[str]:
         return list(self._open)
 
-    # -- threads --------------------------------------------------------------------------------
-    def _handle(self) -> None:
+    # -- the midi thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        next_scan = time.monotonic() + self.poll_s
         while not self._stop.is_set():
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is None:
-                return
-            name, at_ns, data = item
-            decoder = self._decoders.get(name)
-            if decoder is None:
-                continue
+            if self.api == "jack":
+                for name, midi_in in list(self._open.items()):
+                    while (event := midi_in.get_message()) is not None:
+                        self._take(name, time.monotonic_ns(), *event)
+                self._stop.wait(JACK_POLL_S)
+            else:
+                try:
+                    item = self._queue.get(timeout=min(0.2, self.poll_s))
+                except queue.Empty:
+                    item = None
+                if item is not None:
+                    self._take(*item)
+            if self.port != "virtual" and time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + self.poll_s
+                try:
+                    self.scan()
+                except Exception as exc:  # the MIDI system itself went (JACK stopped): try again later
+                    warn(log, "midi-system", "MIDI on %s: %s; trying again", self.api, exc)
+                    self._probe = None
+
+    def _take(self, name: str, handled_ns: int, data, delta_s: float) -> None:
+        decoder = self._decoders.get(name)
+        if decoder is None:
+            return
+        at_ns = self._clocks[name].stamp(delta_s, handled_ns)
+        if not self._limits[name].allow():
+            self.dropped += 1
+        else:
             for message in decoder.feed(data):
                 self.deliver(message, at_ns)
-            if self.dropped != self._reported_drops:
-                warn(log, "midi-flood", "MIDI: %d messages dropped in all (over %d a second)", self.dropped, MAX_RATE)
-                self._reported_drops = self.dropped
+        if self.dropped != self._reported_drops:
+            warn(log, "midi-flood", "MIDI: %d messages dropped in all (over %d a second)", self.dropped, MAX_RATE)
+            self._reported_drops = self.dropped
 
     def deliver(self, message, at_ns: int) -> None:
         self.received += 1
         self.last, self.last_ns = str(message), at_ns
         try:
-            self.sink.midi(message, at_ns)
+            self.sink(message, at_ns)
         except NeurorackError as exc:  # a program change to no sound, a learn gone wrong: one line
             warn(log, "midi-action", "MIDI %s: %s", message, exc)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.scan()
-            except Exception as exc:  # the MIDI system itself went (JACK stopped): try again later
-                warn(log, "midi-system", "MIDI on %s: %s; trying again", self.api, exc)
-                self._probe = None
-
     def close(self) -> None:
         self._stop.set()
-        self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=2)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
         for name in list(self._open):
             self._detach(name)
         if self._probe is not None:
