@@ -174,29 +174,21 @@ class JackKeyboard:
                 self._proc.wait()
 
 
-# -- backend: rtmidi's JACK input against JACK-Client's MIDI port --------------------------------
-class _Stamps:
-    def __init__(self):
-        self.at: list[int] = []
-
-    def __call__(self, message, at_ns):
-        self.at.append(time.monotonic_ns())  # delivered to the sink, on the midi thread
-
-
+# -- backend: rtmidi's JACK input (its callback, or its queue polled) against JACK-Client's port ----
 class JackClientInput:
     """The alternative: a JACK-Client MIDI in port; Python runs in every process cycle."""
 
-    def __init__(self):
+    def __init__(self, deliver):
         import jack
 
         self.client = jack.Client("jackclient-in", no_start_server=True)
         self.port = self.client.midi_inports.register("in")
-        self.at: list[int] = []
 
         @self.client.set_process_callback
         def process(frames):
-            for _offset, _data in self.port.incoming_midi_events():
-                self.at.append(time.monotonic_ns())
+            for _offset, data in self.port.incoming_midi_events():
+                now = time.monotonic_ns()
+                deliver(bytes(data), now, now)
         self.client.activate()
 
     def close(self):
@@ -210,67 +202,63 @@ def _idle_cpu_ms_per_s(seconds: float) -> float:
     return 1000 * (time.process_time() - c0) / (time.monotonic() - t0)
 
 
-def _delays(keyboard: JackKeyboard, lists, notes: int, rng) -> list[list[float]]:
-    """Send `notes` note-ons at uneven moments; per list of arrival stamps, each note's delay
-    (ms) from the moment it was written (none if a list missed one: it would misalign)."""
-    time.sleep(0.3)  # a new connection takes effect in the server's next cycles
-    first, starts = len(keyboard.sent_ns), [len(a) for a in lists]
-    for k in range(notes):
-        keyboard.send(bytes([0x90, 40 + k % 40, 100]))
-        time.sleep(0.004 + 0.006 * rng.random())
-    time.sleep(0.3)
-    sent = keyboard.sent_ns[first:]
-    out = []
-    for at, start in zip(lists, starts):
-        got = at[start:]
-        out.append([(a - s) / 1e6 for s, a in zip(sent, got)] if len(got) == len(sent) else [])
-    return out
-
-
-def backends(notes: int = 300, rounds: int = 2, idle_s: float = 3.0) -> dict:
-    """Side by side, in turns: nothing, rtmidi (hal/midi.py's MidiInput), JACK-Client."""
-    import sys
-
+def _one_backend(kind: str, keyboard: "JackKeyboard", notes: int, idle_s: float) -> dict:
     from ..hal.midi import MidiInput
 
+    got: list[tuple[int, int]] = []  # (stamp, delivered) per message
+    if kind == "jack_client":
+        receiver = JackClientInput(lambda data, stamp, now: got.append((stamp, now)))
+        keyboard.connect_to("jackclient-in:in")
+    else:
+        receiver = MidiInput(lambda message, at_ns: got.append((at_ns, time.monotonic_ns())), port=KEYBOARD,
+                             api="jack", poll_s=3600, poll_jack=kind == "rtmidi_polled").start()
+    try:
+        time.sleep(0.3)  # a new connection takes effect in the server's next cycles
+        idle = _idle_cpu_ms_per_s(idle_s)
+        xruns, first = keyboard.xruns, len(keyboard.sent_ns)
+        t0 = time.monotonic()
+        for k in range(notes):  # 1000 a second, as the issue's flood
+            keyboard.send(bytes([0xB0, 22, k % 128]))
+            time.sleep(max(0.0, t0 + (k + 1) / 1000 - time.monotonic()))
+        time.sleep(0.5)
+    finally:
+        receiver.close()
+    sent = keyboard.sent_ns[first:]
+    aligned = len(got) == len(sent)  # a lost message would misalign the pairs: no delays then
+    return {"idle_cpu_ms_per_s": idle, "sent": len(sent), "received": len(got), "xruns": keyboard.xruns - xruns,
+            "stamp_minus_written_ms": _stats([(g[0] - w) / 1e6 for g, w in zip(got, sent)] if aligned else []),
+            "delivered_minus_written_ms": _stats([(g[1] - w) / 1e6 for g, w in zip(got, sent)] if aligned else [])}
+
+
+BACKENDS = ("rtmidi_callback", "rtmidi_polled", "jack_client")
+
+
+def backends(notes: int = 1000, rounds: int = 3, idle_s: float = 3.0) -> dict:
+    """Side by side, in turns (ABCABC...): rtmidi's callback (what hal/midi.py opens), rtmidi's
+    queue polled every millisecond, JACK-Client's port; with nothing open as the floor."""
+    import sys
+
     sys.setswitchinterval(0.0005)  # as `neurorack run` sets it: a woken thread gets the GIL soon
-    rng = np.random.default_rng(0)
     keyboard = JackKeyboard()
-    result = {"none": {"idle_cpu_ms_per_s": []}, "rtmidi": {"idle_cpu_ms_per_s": [], "callback_ms": [],
-                                                             "delivered_ms": []},
-              "jack_client": {"idle_cpu_ms_per_s": [], "callback_ms": []}}
+    turns: dict[str, list] = {"nothing_open": [], **{k: [] for k in BACKENDS}}
     try:
         for _ in range(rounds):
-            result["none"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
-            sink = _Stamps()
-            arrivals = []
-            midi = MidiInput(sink, port=KEYBOARD, api="jack", poll_s=3600)
-            midi.deliver = (lambda deliver: lambda message, at_ns: (arrivals.append(at_ns),
-                                                                    deliver(message, at_ns)))(midi.deliver)
-            midi.start()
-            try:
-                result["rtmidi"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
-                callback, delivered = _delays(keyboard, [arrivals, sink.at], notes, rng)
-                result["rtmidi"]["callback_ms"] += callback
-                result["rtmidi"]["delivered_ms"] += delivered
-            finally:
-                midi.close()
-            other = JackClientInput()
-            try:
-                keyboard.connect_to("jackclient-in:in")
-                result["jack_client"]["idle_cpu_ms_per_s"].append(_idle_cpu_ms_per_s(idle_s))
-                result["jack_client"]["callback_ms"] += _delays(keyboard, [other.at], notes, rng)[0]
-            finally:
-                other.close()
+            turns["nothing_open"].append({"idle_cpu_ms_per_s": _idle_cpu_ms_per_s(idle_s)})
+            for kind in BACKENDS:
+                turns[kind].append(_one_backend(kind, keyboard, notes, idle_s))
     finally:
         keyboard.close()
-    for name, parts in result.items():
-        for key in list(parts):
-            values = parts[key]
-            parts[key] = {"each": [round(v, 4) for v in values]} if key.startswith("idle") else _stats(values)
-            if key.startswith("idle"):
-                parts[key]["median"] = float(np.median(values))
-    return result
+    summary = {}
+    for kind, runs in turns.items():
+        summary[kind] = {"idle_cpu_ms_per_s_median": float(np.median([r["idle_cpu_ms_per_s"] for r in runs]))}
+        if kind != "nothing_open":
+            summary[kind].update(
+                lost=sum(r["sent"] - r["received"] for r in runs), sent=sum(r["sent"] for r in runs),
+                xruns=sum(r["xruns"] for r in runs),
+                stamp_p99_ms_each=[r["stamp_minus_written_ms"].get("p99") for r in runs],
+                delivered_p50_ms_each=[r["delivered_minus_written_ms"].get("median") for r in runs],
+                delivered_p99_ms_each=[r["delivered_minus_written_ms"].get("p99") for r in runs])
+    return {"summary": summary, "turns": turns, "messages_per_turn": notes}
 
 
 # -- pitch: the note's render against the note, over five octaves ----------------------------------
@@ -390,7 +378,7 @@ def note_to_sound(notes: int = 200, gap_s: float = 0.25) -> dict:
     return result
 
 
-def run(out: str, notes: int = 200, backend_notes: int = 300, rounds: int = 2, pitch: bool = True) -> dict:
+def run(out: str, notes: int = 200, backend_notes: int = 1000, rounds: int = 3, pitch: bool = True) -> dict:
     server = JackServer(RATE, BLOCK).start()
     try:
         result = {"environment": environment(), "server": {"driver": "dummy", "rate": RATE, "period": BLOCK},

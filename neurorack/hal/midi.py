@@ -35,7 +35,8 @@ from ..logs import warn
 log = logging.getLogger(__name__)
 CLIENT = "neurorack"
 POLL_S = 1.0  # how often the port list is read for devices that came or went
-JACK_POLL_S = 0.001  # how often rtmidi's queue is read on JACK (the stamps stay exact)
+JACK_POLL_S = 0.001  # how often rtmidi's queue is read on JACK when polled (the stamps stay exact)
+POLL_JACK = False  # on JACK: rtmidi's callback (False) or its queue polled (docs/benchmarks.md, "MIDI")
 MAX_RATE = 4000  # messages a second per input: above MIDI's wire rate (3125), below a runaway loop
 QUEUE_LIMIT = 4096  # stamped messages waiting for the midi thread
 SKIP_NAMES = ("midi through", CLIENT)  # never listen to ALSA's loopback, nor to ourselves
@@ -182,9 +183,10 @@ class MidiInput:
     ``midi`` thread. ``received`` counts messages (the status screen), ``last`` is the newest."""
 
     def __init__(self, sink: Callable[[object, int], None], port: str = "all", api: str = "auto", poll_s: float = POLL_S,
-                 on_change: Callable[[str, bool], None] | None = None):
+                 on_change: Callable[[str, bool], None] | None = None, poll_jack: bool = POLL_JACK):
         self.sink, self.port, self.poll_s = sink, port, poll_s
         self.api = choose_api(api)
+        self.polled = poll_jack and self.api == "jack"
         self.on_change = on_change  # (port name, present): a device came or went
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._open: dict[str, object] = {}  # port name -> rtmidi.MidiIn
@@ -274,7 +276,7 @@ class MidiInput:
         self._limits.setdefault(name, RateLimit())
         self._decoders[name] = MidiDecoder(f"MIDI {name}")
         self._clocks[name] = ArrivalClock()
-        if self.api != "jack":  # ALSA: rtmidi's own thread, which may wait for the GIL
+        if not self.polled:  # rtmidi calls back from its thread (ALSA: its own; JACK: the server's)
             def arrived(event, _data, name=name):
                 if self._queue.qsize() >= QUEUE_LIMIT:
                     self.dropped += 1
@@ -286,7 +288,7 @@ class MidiInput:
     def _detach(self, name: str) -> None:
         midi_in = self._open.pop(name, None)
         if midi_in is not None:
-            if self.api != "jack":
+            if not self.polled:
                 midi_in.cancel_callback()
             midi_in.close_port()
             midi_in.delete()
@@ -298,7 +300,7 @@ class MidiInput:
     def _run(self) -> None:
         next_scan = time.monotonic() + self.poll_s
         while not self._stop.is_set():
-            if self.api == "jack":
+            if self.polled:
                 for name, midi_in in list(self._open.items()):
                     while (event := midi_in.get_message()) is not None:
                         self._take(name, time.monotonic_ns(), *event)
