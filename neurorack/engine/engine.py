@@ -77,6 +77,32 @@ class Engine:
         """CV input `number` now drives ``assignment.target`` (validated when the assignment was made)."""
         self._change(lambda c: c.assignments.__setitem__(number, assignment))
 
+    def cc(self, number: int, volts: float) -> None:
+        """MIDI CC `number` now reads `volts` on the scale of what it drives (engine/midi.py)."""
+        self._change(lambda c: c.cc.__setitem__(number, float(volts)))
+
+    def set_cc_map(self, cc_map: dict) -> None:
+        """What each CC drives (CcMapping: as a CV input, or a target of its own)."""
+        self._change(lambda c: setattr(c, "cc_map", dict(cc_map)))
+
+    def note(self, gate: int, on: bool, semitones: int = 0, gain: float = 1.0, at_ns: int | None = None) -> None:
+        """A MIDI note: an edge of `gate` whose impact plays `semitones` above the root (1 V/oct)
+        at `gain` (its velocity). Pre-rendered (the root, a note played lately) it is queued at
+        once, like a gate; else the worker renders it first and it sounds as soon as its head is
+        ready, placed by its own moment where that is still ahead."""
+        if gate not in (1, 2):
+            return
+        self.gate_on[gate] = on
+        if not on:
+            return
+        stamp = self.clock.frame_at(at_ns)
+
+        def play(buffer):
+            if self.ring.push(gate, stamp, buffer, gain):
+                self.gates[gate] += 1
+        if not self.prerender.note(gate, semitones, play) and semitones == 0:
+            self.not_ready += 1
+
     def set_level(self, level_db: float) -> None:
         """Output level in dB (a float the callback reads; one assignment, no lock needed)."""
         self.level = float(10 ** (level_db / 20))
