@@ -137,3 +137,72 @@ class FakeGPIO:
         edge, callback = self.callbacks[pin]
         if edge == self.BOTH or (edge == self.RISING) == bool(level):
             callback(pin)
+
+
+class FakeLgpio:
+    """The lgpio module's API over gpiochips a test drives: ``drive(pin, level, stamp_ns)``
+    changes a line and calls the alert callbacks as lgpio's thread does, with the kernel's
+    timestamp of the edge (``stamp_ns``), which may be well before the callback runs."""
+
+    SET_PULL_UP, SET_PULL_DOWN = 32, 64
+    RISING_EDGE, FALLING_EDGE, BOTH_EDGES = 1, 2, 3
+    TIMEOUT = 2
+
+    def __init__(self, labels=("pinctrl-rp1",)):
+        self.labels = list(labels)  # gpiochip N's label
+        self.levels: dict[int, int] = {}
+        self.alerts: dict[int, object] = {}
+        self.claimed: set[int] = set()
+        self.open_handles: set[int] = set()
+
+    def error_text(self, code):
+        return {-1: "bad chip", -8: "GPIO busy"}.get(code, f"error {code}")
+
+    def gpiochip_open(self, chip):
+        if not 0 <= chip < len(self.labels):
+            return -1
+        handle = 100 + chip
+        self.open_handles.add(handle)
+        return handle
+
+    def gpiochip_close(self, handle):
+        self.open_handles.discard(handle)
+        return 0
+
+    def gpio_get_chip_info(self, handle):
+        return 0, 54, f"gpiochip{handle - 100}", self.labels[handle - 100]
+
+    def gpio_claim_input(self, handle, gpio, lFlags=0):  # noqa: N803 - lgpio's names
+        self.levels[gpio] = 1 if lFlags & self.SET_PULL_UP else 0
+        self.claimed.add(gpio)
+        return 0
+
+    def gpio_claim_alert(self, handle, gpio, eFlags, lFlags=0, notify_handle=None):  # noqa: N803
+        if eFlags not in (self.RISING_EDGE, self.FALLING_EDGE, self.BOTH_EDGES):
+            return -5
+        self.levels.setdefault(gpio, 1 if lFlags & self.SET_PULL_UP else 0)
+        self.claimed.add(gpio)
+        return 0
+
+    def gpio_read(self, handle, gpio):
+        return self.levels[gpio]
+
+    def gpio_free(self, handle, gpio):
+        self.claimed.discard(gpio)
+        self.alerts.pop(gpio, None)
+        return 0
+
+    def callback(self, handle, gpio, edge, func):
+        fake = self
+
+        class Callback:
+            def cancel(self):
+                fake.alerts.pop(gpio, None)
+
+        self.alerts[gpio] = func
+        return Callback()
+
+    def drive(self, pin, level, stamp_ns):
+        old, self.levels[pin] = self.levels[pin], level
+        if old != level and pin in self.alerts:
+            self.alerts[pin](0, pin, level, stamp_ns)

@@ -80,9 +80,16 @@ def gpio():
 def module():
     """An offline sim module (no render process, no audio), both impacts rendered: for the
     screens and the panel. Tests that store settings point NEURORACK_CONFIG elsewhere first."""
-    from neurorack.module import Module
+    from neurorack.assembly import ModuleOptions, assemble
 
-    m = Module.create("sim", persist=False, live=False)
-    m.engine.prerender.update()
+    m = assemble(ModuleOptions(board="sim", persist=False, live=False))
+    m.render_stale()
     yield m
     m.close()
+
+
+def at_frame(gate: int, frame: int, on: bool = True, rate: int = 48000):
+    """A gate edge at stream frame `frame` of an offline engine (whose clock is the render's time)."""
+    from neurorack.hal.gates import Gate, GateEdge
+
+    return GateEdge(Gate(gate), on, round(frame * 1_000_000_000 / rate))

@@ -15,6 +15,8 @@ from neurorack.bench.jack import JackServer
 from neurorack.engine.audio import AudioOutput, rescan
 from test_engine import marked_engine
 
+from neurorack.hal.gates import Gate, GateEdge
+
 
 @pytest.fixture
 def server():
@@ -76,7 +78,7 @@ def test_impacts_play_through_jack_on_both_channels(portaudio_on):
         time.sleep(0.2)
         capture.audio()  # drop what came before the gates
         for _ in range(3):
-            engine.gate(1, True)
+            engine.gate(GateEdge(Gate.IMPACT, True))
             time.sleep(0.3)
         got = capture.audio()
     finally:
@@ -116,3 +118,29 @@ def test_a_missing_device_is_one_line_and_the_module_keeps_running(tmp_path, mon
     assert proc.returncode == 0, err
     problems = [line for line in err.splitlines() if "no audio output 'no-such-card'" in line]
     assert len(problems) == 1 and "retrying every 2 s" in problems[0] and "Traceback" not in err
+
+
+def test_the_latency_bench_measures_under_the_runtime_neurorack_run_runs(portaudio_on, tmp_path, monkeypatch):
+    import threading
+
+    from neurorack.assembly import ModuleOptions, assemble
+    from neurorack.bench.latency import in_process
+    from neurorack.runner import run_live
+    from neurorack.runtime import SWITCH_INTERVAL_S, ModuleRuntime
+
+    monkeypatch.setenv("NEURORACK_CONFIG", str(tmp_path))
+    bench = in_process(triggers=3, gap_s=0.05)["runtime"]
+    module = assemble(ModuleOptions(board="sim", persist=False, device="jack"))
+    seen, stop = {}, threading.Event()
+
+    def look():  # from inside `neurorack run`'s main loop, once audio plays
+        deadline = time.monotonic() + 60
+        while module.audio.blocks < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.update(ModuleRuntime(module.cores).describe())
+        stop.set()
+
+    threading.Thread(target=look, daemon=True).start()
+    assert run_live(module, stop=stop, duration=90) == 0
+    assert seen == bench
+    assert bench["switch_interval_s"] == SWITCH_INTERVAL_S and bench["gc_frozen"]

@@ -231,11 +231,11 @@ def test_int8_export_loads_and_stays_close_to_float(tmp_path, onnx, sounds):
 def test_no_process_of_a_module_on_the_onnx_backend_maps_libtorch(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
-        from neurorack.module import Module
-        module = Module.create("sim", library_dir={str(tmp_path)!r}, backend="onnx", persist=False)
-        child = module.renderer.info["pid"]
+        from neurorack.assembly import ModuleOptions, assemble
+        module = assemble(ModuleOptions(board="sim", library={str(tmp_path)!r}, backend="onnx", persist=False))
+        child = module.renderer.info.pid
         maps = open("/proc/self/maps").read() + open(f"/proc/{{child}}/maps").read()
-        print(module.renderer.info["backend"], "torch" in sys.modules, "libtorch" in maps or "libc10" in maps)
+        print(module.renderer.info.backend, "torch" in sys.modules, "libtorch" in maps or "libc10" in maps)
         module.close()
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -310,7 +310,7 @@ def test_a_torch_backend_with_a_corrupt_checkpoint_lets_auto_go_on(model_dir):
 
 def test_a_board_profile_names_its_backend_and_a_wrong_name_is_refused(tmp_path):
     from neurorack.hal.profile import ProfileError, load_profile, parse_profile
-    from neurorack.module import Module
+    from neurorack.assembly import ModuleOptions, assemble
 
     assert load_profile("pi-mcp3208").model_backend == "onnx"
     assert load_profile("sim").model_backend == "auto"
@@ -319,7 +319,7 @@ def test_a_board_profile_names_its_backend_and_a_wrong_name_is_refused(tmp_path)
     profile = tmp_path / "odd.toml"
     profile.write_text('gpio = "sim"\n[adc]\nchip = "sim"\n[model]\nbackend = "tpu"\n')
     with pytest.raises(NeurorackError, match="odd.toml: \\[model\\] backend 'tpu' is not one of auto"):
-        Module.create(str(profile), library_dir=tmp_path, persist=False, live=False)
+        assemble(ModuleOptions(board=str(profile), library=tmp_path, persist=False, live=False))
 
 
 # -- TensorRT: the engine cache, with only the builder's outermost call replaced --------------------

@@ -11,7 +11,7 @@ import pytest
 from neurorack.engine.cpus import CorePlan, plan_cores
 from neurorack.engine.render_process import RenderProcess
 from neurorack.errors import NeurorackError
-from neurorack.module import Module
+from neurorack.assembly import ModuleOptions, assemble
 from neurorack.settings import Settings
 from neurorack.sounds.library import SoundLibrary
 
@@ -38,7 +38,7 @@ def test_a_core_the_machine_lacks_is_a_clear_error(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text("[audio]\ncpu = 4096\n")
     with pytest.raises(NeurorackError, match="settings: audio cpu 4096 is not one of this machine's cores"):
-        Module.create("sim", config=config, persist=False, live=True)
+        assemble(ModuleOptions(board="sim", config=config, persist=False, live=True))
 
 
 PINNED_CHILD = """
@@ -69,14 +69,14 @@ def test_the_render_process_runs_on_its_own_cores_and_stays_there_after_a_restar
     renderer = RenderProcess(48000, slabs=3, slab_seconds=1.0, cpus={render_core}).start()
     try:
         for _ in range(2):
-            pid = renderer.info["pid"]
+            pid = renderer.info.pid
             renderer.render(traj, renderer.release)  # torch's threads exist after a render
             threads = os.listdir(f"/proc/{pid}/task")
             assert {tid: os.sched_getaffinity(int(tid)) for tid in threads} == dict.fromkeys(threads, {render_core})
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(NeurorackError, match="started again"):
                 renderer.render(traj, renderer.release)
-            assert renderer.info["pid"] != pid
+            assert renderer.info.pid != pid
     finally:
         renderer.stop()
     assert os.sched_getaffinity(0) != {render_core}  # this process was not touched

@@ -52,16 +52,6 @@ def test_ads1x15_single_shot_writes_the_config_and_waits_for_the_conversion(bits
     assert chip.writes[0] == (0x01, [0xC3, (rate << 5) | 0x03])
 
 
-def test_ads1115_continuous_mode_follows_the_input():
-    chip = FakeADS1x15(volts={2: 0.75})
-    adc = ADS1x15(chip, full_scale=2.048)
-    adc.start_continuous(2)
-    assert chip.writes[-1] == (0x01, [0x64, 0xE3])  # OS=0, MUX=110, PGA=010, MODE=0, 860 SPS
-    assert adc.read_continuous() == pytest.approx(0.75, abs=1e-4)
-    chip.volts[2] = 1.5
-    assert adc.read_continuous() == pytest.approx(1.5, abs=1e-4)
-
-
 def test_ads_absent_or_stuck_chip_is_reported():
     chip = FakeADS1x15()
     chip.silent = True
@@ -70,5 +60,3 @@ def test_ads_absent_or_stuck_chip_is_reported():
     stuck = FakeADS1x15(busy_reads=10 ** 6)
     with pytest.raises(AdcError, match="did not finish"):
         ADS1x15(stuck, timeout_s=0.01).read_volts(0)
-    with pytest.raises(AdcError, match="not started"):
-        ADS1x15(FakeADS1x15()).read_continuous()

@@ -5,6 +5,7 @@ import pytest
 from chips import FakeADS1x15, FakeMCP3x08
 from neurorack.hal.board import HardwareBoard, SchmittGate
 from neurorack.hal.cv import Calibration
+from neurorack.hal.gpio import RpiGpioPins
 from neurorack.hal.profile import AdcGateSpec, ProfileError, load_profile, parse_profile
 from test_sim import Recorder
 
@@ -18,7 +19,7 @@ def test_cvs_are_read_scaled_calibrated_and_passed_on_when_they_move(gpio):
     chip = FakeMCP3x08(bits=12, vref=3.3, volts={0: adc_volts_for(0.0), 1: adc_volts_for(2.0),
                                                   2: adc_volts_for(-4.0), 3: adc_volts_for(1.0)})
     sink = Recorder()
-    board = HardwareBoard(load_profile("pi-mcp3208"), sink, {4: Calibration(1.02, -0.01)}, gpio=gpio, adc_bus=chip)
+    board = HardwareBoard(load_profile("pi-mcp3208"), sink, {4: Calibration(1.02, -0.01)}, pins=RpiGpioPins(gpio), adc_bus=chip)
     board.poll_once()
     volts = {n: v for kind, n, v in sink.calls}
     assert volts[2] == pytest.approx(2.0, abs=0.005) and volts[3] == pytest.approx(-4.0, abs=0.005)
@@ -36,7 +37,7 @@ def test_cvs_are_read_scaled_calibrated_and_passed_on_when_they_move(gpio):
 def test_an_adc_that_stops_answering_holds_the_last_values_and_says_so_once(gpio, caplog):
     chip = FakeMCP3x08(volts={1: adc_volts_for(1.0)})
     sink = Recorder()
-    board = HardwareBoard(load_profile("pi-mcp3208"), sink, gpio=gpio, adc_bus=chip)
+    board = HardwareBoard(load_profile("pi-mcp3208"), sink, pins=RpiGpioPins(gpio), adc_bus=chip)
     board.poll_once()
     sink.calls.clear()
     chip.fail = True
@@ -51,11 +52,11 @@ def test_an_adc_that_stops_answering_holds_the_last_values_and_says_so_once(gpio
 
 def test_gpio_gates_encoder_and_button_reach_the_sink(gpio):
     sink = Recorder()
-    HardwareBoard(load_profile("pi-mcp3208"), sink, gpio=gpio, adc_bus=FakeMCP3x08())
+    HardwareBoard(load_profile("pi-mcp3208"), sink, pins=RpiGpioPins(gpio), adc_bus=FakeMCP3x08())
     gpio.drive(17, 0)  # the input stage inverts: a high gate pulls the pin low
     gpio.drive(27, 0)
     gpio.drive(17, 1)
-    assert sink.calls == [("gate", 1, True, None), ("gate", 2, True, None), ("gate", 1, False, None)]
+    assert sink.calls == [("gate", 1, True), ("gate", 2, True), ("gate", 1, False)]
 
 
 def test_gates_on_an_ads1115_channel_with_schmitt_thresholds(gpio):
@@ -65,7 +66,7 @@ def test_gates_on_an_ads1115_channel_with_schmitt_thresholds(gpio):
     profile = parse_profile(data, "t.toml")
     chip = FakeADS1x15(volts={0: 0.5, 3: 0.0}, busy_reads=0)
     sink = Recorder()
-    board = HardwareBoard(profile, sink, gpio=gpio, adc_bus=chip)
+    board = HardwareBoard(profile, sink, pins=RpiGpioPins(gpio), adc_bus=chip)
     states = []
     for adc in (0.0, 1.0, 1.3, 1.1, 0.8, 0.6, 0.4, 1.4):  # module volts: 0, 2, 2.6, 2.2, 1.6, 1.2, 0.8, 2.8
         chip.volts[3] = adc

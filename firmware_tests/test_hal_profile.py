@@ -26,7 +26,8 @@ def base():
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["adc"].update(chip="mcp9999"), "unknown ADC chip 'mcp9999'"),
-    (lambda d: d["gate"].append({"input": 3, "pin": 17}), "pin 17 is used twice (gate 1 and gate 3)"),
+    (lambda d: d["gate"].__setitem__(1, {"input": 2, "pin": 17}), "pin 17 is used twice (gate 1 and gate 2)"),
+    (lambda d: d["gate"].append({"input": 3, "pin": 22}), "gate input number 3 is not 1 or 2"),
     (lambda d: d["encoder"].update(button=27), "pin 27 is used twice (gate 2 and encoder button)"),
     (lambda d: d["cv"].append({"input": 3, "channel": 1}), "ADC channel 1 is used by CV inputs 2 and 3"),
     (lambda d: d["cv"].append({"input": 3, "channel": 8}), "channel 8 outside 0..7"),
@@ -50,14 +51,13 @@ def test_missing_and_malformed_profiles(tmp_path):
         load_profile(str(bad))
 
 
-def test_bipolar_input_stage_round_trip_clamps_and_survives_nan():
+def test_bipolar_input_stage_round_trip_clamps_and_refuses_nan():
     cv = load_profile("pi-mcp3208").cv[0]
     for volts in (-5.0, -1.0, 0.0, 2.5, 5.0):
         adc = 1.65 - volts * 0.33  # what the op-amp stage puts on the pin
         assert cv.to_volts(adc) == pytest.approx(volts, abs=1e-3)
     assert cv.to_volts(-0.5) == 5.0 and cv.to_volts(4.0) == -5.0  # beyond the rails: clamped
-    assert cv.to_volts(math.nan) == 0.0
-    assert cv.to_unit(1.65) == pytest.approx(0.5, abs=1e-3)
+    assert cv.to_volts(math.nan) is None  # not a reading: the bank ignores it and counts it
 
 
 def test_two_point_calibration_corrects_scale_and_offset():

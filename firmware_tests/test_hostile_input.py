@@ -207,15 +207,15 @@ def test_a_nan_calibration_from_another_tool_is_never_written_back(caplog):
 
 
 def test_unknown_keys_in_a_run_config_are_errors_and_in_stored_settings_one_line(tmp_path, caplog):
-    from neurorack.module import Module
+    from neurorack.assembly import ModuleOptions, assemble
 
     config = tmp_path / "run.toml"
     config.write_text('sound_a = "Snap"\nlevle_db = -3\n')
     with pytest.raises(NeurorackError, match="run.toml: unknown key levle_db"):
-        Module.create("sim", config=config, persist=False, live=False)
+        assemble(ModuleOptions(board="sim", config=config, persist=False, live=False))
     config.write_text('[audio]\nblok_size = 64\n')
     with pytest.raises(NeurorackError, match="unknown key audio.blok_size"):
-        Module.create("sim", config=config, persist=False, live=False)
+        assemble(ModuleOptions(board="sim", config=config, persist=False, live=False))
     path = settings_path("sim")
     path.parent.mkdir(parents=True)
     path.write_text('{"level_db": -3, "from_the_future": 1}')
@@ -223,7 +223,7 @@ def test_unknown_keys_in_a_run_config_are_errors_and_in_stored_settings_one_line
     assert any("ignoring unknown key from_the_future" in r.getMessage() for r in caplog.records)
     config.write_text('[[audio]]\nx = 1\n')
     with pytest.raises(NeurorackError, match="audio must be a table"):
-        Module.create("sim", config=config, persist=False, live=False)
+        assemble(ModuleOptions(board="sim", config=config, persist=False, live=False))
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -257,7 +257,7 @@ def test_folders_made_for_a_write_are_synced_into_their_parents(tmp_path, monkey
     ('adc = {chip = "sim"}\ncv = [{input = 1, channel = 0, gain = "x"}]', "CV input 1: gain must be a finite number"),
     ('adc = {chip = "sim"}\ncv = [{input = 1, channel = 0, gain = nan}]', "gain must be a finite number"),
     ('adc = {chip = "sim"}\ncv = [1, 2]', "wrong type"),
-    ('adc = {chip = "sim"}\ngate = [{input = "one", pin = 5}]', "gate input number 'one' is not 1..64"),
+    ('adc = {chip = "sim"}\ngate = [{input = "one", pin = 5}]', "gate input number 'one' is not 1 or 2"),
     ('adc = {chip = "sim"}\ncv = [{input = 99999999999, channel = 0}]', "is not 1..64"),
     ('adc = "sim"', "wrong type"),
 ])

@@ -11,6 +11,7 @@ from neurorack.engine.controls import ControlState, CvAssignment, RenderRequest,
 from neurorack.engine.midi import (DEFAULT_CC, Cc, CcMapping, Learned, MidiConfig, MidiMap, Note, Program, cc_volts,
                                    velocity_gain)
 from neurorack.errors import NeurorackError
+from neurorack.hal.gates import Gate, GateEdge
 from neurorack.hal.midi import MidiDecoder, RateLimit
 
 
@@ -21,7 +22,7 @@ def msg(*data):
 def test_a_note_on_raises_gate_1_with_its_pitch_from_the_root_and_its_velocity_gain():
     midi = MidiMap(MidiConfig(root=60))
     [note] = midi.handle(msg(0x90, 67, 100), at_ns=123)
-    assert note == Note(gate=1, on=True, at_ns=123, note=67, semitones=7, gain=pytest.approx((100 / 127) ** 2))
+    assert note == Note(GateEdge(Gate.IMPACT, True, 123), note=67, semitones=7, gain=pytest.approx((100 / 127) ** 2))
 
 
 def test_velocity_follows_the_dls_curve_40_log10_and_can_be_linear_or_fixed():
@@ -38,23 +39,23 @@ def test_note_off_and_velocity_zero_note_on_are_the_gate_falling_once_no_note_ho
     midi.handle(msg(0x90, 64, 90), 2)  # a chord: two rising edges
     assert midi.handle(msg(0x80, 60, 0), 3) == []  # 64 still holds the gate
     [off] = midi.handle(msg(0x90, 64, 0), 4)  # velocity 0: a note-off
-    assert (off.gate, off.on, off.at_ns) == (1, False, 4)
+    assert off.edge == GateEdge(Gate.IMPACT, False, 4)
     assert midi.handle(msg(0x80, 50, 0), 5) == []  # a note that never started
 
 
 def test_a_chord_is_one_rising_edge_per_note():
     midi = MidiMap()
     notes = [a for n in (60, 64, 67) for a in midi.handle(msg(0x90, n, 100), n)]
-    assert [(n.gate, n.on, n.semitones) for n in notes] == [(1, True, 0), (1, True, 4), (1, True, 7)]
+    assert [(n.edge.gate, n.edge.on, n.semitones) for n in notes] == [(1, True, 0), (1, True, 4), (1, True, 7)]
 
 
 def test_gate_2_is_chosen_by_channel_or_by_note_range():
     by_channel = MidiMap(MidiConfig(channel=1, gate2_channel=10))
-    assert by_channel.handle(msg(0x99, 36, 100), 0)[0].gate == 2  # channel 10 (0x9 = index 9)
-    assert by_channel.handle(msg(0x90, 36, 100), 0)[0].gate == 1
+    assert by_channel.handle(msg(0x99, 36, 100), 0)[0].edge.gate == Gate.MORPH  # channel 10 (index 9)
+    assert by_channel.handle(msg(0x90, 36, 100), 0)[0].edge.gate == Gate.IMPACT
     assert by_channel.handle(msg(0x92, 36, 100), 0) == []  # channel 3: not listened to
     split = MidiMap(MidiConfig(split=72))
-    assert [split.handle(msg(0x90, n, 100), 0)[0].gate for n in (71, 72, 90)] == [1, 2, 2]
+    assert [split.handle(msg(0x90, n, 100), 0)[0].edge.gate for n in (71, 72, 90)] == [1, 2, 2]
 
 
 def test_omni_hears_every_channel_and_a_set_channel_only_its_own():
@@ -124,7 +125,7 @@ def test_program_change_and_all_notes_off():
     assert midi.handle(msg(0xC0, 5), 0) == [Program(5)]
     midi.handle(msg(0x90, 60, 100), 0)
     midi.handle(msg(0x90, 80, 100), 0)
-    assert midi.handle(msg(0xB0, 123, 0), 9) == [Note(1, False, 9)]
+    assert midi.handle(msg(0xB0, 123, 0), 9) == [Note(GateEdge(Gate.IMPACT, False, 9))]
     assert all(not held for held in midi.held.values())
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from neurorack.hal.sim import SimBoard
+from neurorack.hal.display import simulated_screen
 from neurorack.ui import panel as panel_mod
 from neurorack.ui.panel import Panel
 
@@ -21,7 +21,7 @@ def _config(tmp_path, monkeypatch):
 @pytest.fixture
 def panel(module):
     module.ui.stack[1:] = []
-    p = Panel(module, SimBoard(module.profile, module)).start(0)
+    p = Panel(module, simulated_screen()).start(0)
     yield p
     p.stop()
 
@@ -92,7 +92,7 @@ def test_huge_or_missing_lengths_and_bad_bodies_are_refused_without_reading(pane
 
 def test_a_stalled_client_is_dropped_and_others_are_served(module, monkeypatch):
     monkeypatch.setattr(panel_mod, "TIMEOUT_S", 0.5)
-    p = Panel(module, SimBoard(module.profile, module)).start(0)
+    p = Panel(module, simulated_screen()).start(0)
     try:
         stalled = socket.create_connection(("127.0.0.1", p.port), timeout=5)
         stalled.sendall(b"POST /event HTTP/1.1\r\n")  # and then nothing
@@ -128,7 +128,7 @@ def test_two_hundred_clients_at_once_are_all_answered_quickly(panel):
 
 
 def test_beyond_localhost_every_request_needs_the_pairing_code(module):
-    p = Panel(module, SimBoard(module.profile, module), host="0.0.0.0").start(0)
+    p = Panel(module, simulated_screen(), host="0.0.0.0").start(0)
     try:
         assert p.pairing is not None and len(p.pairing) == 8
         here = f"127.0.0.1:{p.port}"

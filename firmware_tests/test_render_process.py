@@ -3,6 +3,7 @@ import os
 import signal
 
 import numpy as np
+from conftest import at_frame
 import pytest
 
 from neurorack import load_model
@@ -37,8 +38,8 @@ def test_renders_the_samples_this_process_would(process, library):
     buffer = render(process, traj)
     # auto takes onnx here (no GPU): the torch-free runtime, within 1e-4 of torch on the CPU.
     assert np.allclose(buffer, load_model(backend="cpu", trace=False).render(traj), atol=1e-4)
-    assert process.info["backend"] == "onnx" and process.info["parameters"] > 0
-    assert [line.split(":")[0] for line in process.info["passed_over"]] == ["tensorrt", "cuda"]
+    assert process.info.backend == "onnx" and process.info.parameters > 0
+    assert [line.split(":")[0] for line in process.info.passed_over] == ["tensorrt", "cuda"]
 
 
 def test_the_cpu_backend_in_the_child_renders_as_torch_here(library):
@@ -47,7 +48,7 @@ def test_the_cpu_backend_in_the_child_renders_as_torch_here(library):
         traj = library.get("Snap").trajectory
         # The child runs torch on one thread; summation order may differ from this process's.
         assert np.allclose(render(renderer, traj), load_model(backend="cpu", trace=False).render(traj), atol=1e-5)
-        assert renderer.info["backend"] == "cpu"
+        assert renderer.info.backend == "cpu"
     finally:
         renderer.stop()
 
@@ -97,10 +98,10 @@ def test_an_impact_longer_than_a_slab_is_shortened_and_faded(library, caplog):
 
 def test_an_engine_plays_through_the_render_process(library):
     renderer = RenderProcess(48000, slabs=6, slab_seconds=4.0).start()
-    engine = Engine(renderer, lambda n: library.get(n).trajectory, "Snap", "Sub Boom", block_size=128)
+    engine = Engine(renderer, lambda n: library.get(n).trajectory, "Snap", "Sub Boom", block_size=128, offline=True)
     try:
         engine.prerender.update()
-        engine.gate(1, True, frame=0)
+        engine.gate(at_frame(1, 0))
         playing = engine.prerender.ready[1]
         out = np.zeros(128 * 40, np.float32)
         for k in range(40):

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from neurorack.errors import NeurorackError
 from neurorack.hal.sim import SimEvent
-from neurorack.module import Module
+from neurorack.assembly import ModuleOptions, assemble
 from neurorack.runner import record
 from neurorack.settings import Settings, load_run_config, load_settings, save_settings, settings_path
 
@@ -67,7 +67,7 @@ def impact_at(audio, t, seconds=0.5):
 
 
 def test_cvs_morph_and_encoder_change_what_the_next_gate_plays(tmp_path):
-    module = Module.create("sim", persist=False, live=False)
+    module = assemble(ModuleOptions(board="sim", persist=False, live=False))
     events = [SimEvent(0.1, "gate", 1, True), SimEvent(0.6, "cv", 2, 5.0), SimEvent(0.7, "gate", 1, True),
               SimEvent(1.3, "gate", 2, True), SimEvent(1.8, "encoder", 0, -10), SimEvent(1.9, "gate", 2, True),
               # Menu, Sounds, the next sound, "Set as A": the menus pick sounds.
@@ -87,7 +87,7 @@ def test_cvs_morph_and_encoder_change_what_the_next_gate_plays(tmp_path):
 
 
 def test_duration_cuts_or_extends_the_recording():
-    module = Module.create("sim", persist=False, live=False)
+    module = assemble(ModuleOptions(board="sim", persist=False, live=False))
     audio = record(module, [SimEvent(0.0, "gate", 1, True)], duration=0.5)
     assert len(audio) == 24000
 
@@ -124,12 +124,12 @@ def test_settings_round_trip_and_survive_a_corrupt_file(tmp_path, caplog):
 def test_run_config_overrides_and_bad_configs_are_named(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('sound_a = "Glass Ring"\nlevel_db = -3\n[audio]\nblock_size = 256\n[cv.2]\ntarget = "pitch"\n')
-    module = Module.create("sim", config=config, persist=False, live=False)
+    module = assemble(ModuleOptions(board="sim", config=config, persist=False, live=False))
     assert module.engine.block_size == 256 and module.settings.sound_a == "Glass Ring"
     assert module.engine.snapshot().assignments[2].target == "pitch"
     config.write_text('[cv.2]\ntarget = "volume"\n')
     with pytest.raises(NeurorackError, match="run.toml: a CV can modulate"):
-        Module.create("sim", config=config, persist=False, live=False)
+        assemble(ModuleOptions(board="sim", config=config, persist=False, live=False))
     config.write_text("[audio\n")
     with pytest.raises(NeurorackError, match="not valid TOML"):
         load_run_config(config)
@@ -138,7 +138,7 @@ def test_run_config_overrides_and_bad_configs_are_named(tmp_path):
 def test_a_stored_sound_that_is_gone_falls_back(caplog):
     settings = Settings(sound_a="Deleted Sound")
     save_settings("sim", settings)
-    module = Module.create("sim", live=False)
+    module = assemble(ModuleOptions(board="sim", live=False))
     assert module.settings.sound_a == "Big Impact"
     assert any("'Deleted Sound' is not in the library" in r.getMessage() for r in caplog.records)
 

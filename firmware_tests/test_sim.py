@@ -17,9 +17,9 @@ class Recorder:
         self.calls, self.arrivals, self.handled = [], [], []
         self.gate_takes_s = gate_takes_s
 
-    def gate(self, number, on, frame=None, at_ns=None):
-        self.calls.append(("gate", number, on, frame))
-        self.arrivals.append(at_ns)
+    def gate(self, edge):
+        self.calls.append(("gate", int(edge.gate), edge.on))
+        self.arrivals.append(edge.at_ns)
         self.handled.append(time.monotonic_ns())
         time.sleep(self.gate_takes_s)
 
@@ -87,11 +87,13 @@ def test_cvs_are_clamped_and_warnings_are_limited_by_kind_not_by_text(caplog):
         board.apply(SimEvent(0, "cv", 9 + i, 1.0))
         board.apply(SimEvent(0, "gate", 3 + i, True))
         board.apply(SimEvent(0, "cv", 1, 6.0 + i / 1000))
-    assert sink.calls[0] == ("cv", 2, 5.0) and len(sink.calls) == 2001
+    # Clamped, CV 1 reads 5 V every time: it moved once, so it is passed on once.
+    assert sink.calls == [("cv", 2, 5.0), ("cv", 1, 5.0)]
+    assert board.cvs.bad_values == 1  # the NaN: ignored and counted (the module's health reports it)
     warnings = [r.getMessage() for r in caplog.records]
     assert sum("no CV input" in w for w in warnings) == 1 and sum("no gate input" in w for w in warnings) == 1
     assert sum("is outside -5..5 V" in w for w in warnings) == 1 and "7.5 V is outside -5..5 V" in warnings[0]
-    assert len(warnings) == 4  # one per kind: range, not a number, unknown CV, unknown gate
+    assert len(warnings) == 3  # one per kind: range, unknown CV, unknown gate
     assert logs.counts()["unknown-gate"] == 2000 and logs.counts()["cv-range"] == 2001
 
 
@@ -129,8 +131,8 @@ def test_osc_messages_reach_the_sink():
         sink.wait_for(7)
     finally:
         board.close()
-    assert sink.calls == [("gate", 1, True, None), ("gate", 1, False, None), ("cv", 2, pytest.approx(3.3)),
-                          ("encoder", 1), ("button", "press"), ("button", "long"), ("gate", 2, True, None)]
+    assert sink.calls == [("gate", 1, True), ("gate", 1, False), ("cv", 2, pytest.approx(3.3)),
+                          ("encoder", 1), ("button", "press"), ("button", "long"), ("gate", 2, True)]
 
 
 def test_an_osc_gate_carries_the_moment_its_packet_arrived():
@@ -193,7 +195,7 @@ def test_a_far_future_bundle_is_refused_and_later_gates_still_play(caplog):
         board.close()
         udp.close()
     assert time.monotonic() - t0 < 2  # close() returns: no thread sleeps on input
-    assert sink.calls == [("gate", 1, True, None), ("gate", 2, True, None)]
+    assert sink.calls == [("gate", 1, True), ("gate", 2, True)]
     assert any("ignoring a bundle timed 1e+06 s ahead" in r.getMessage() for r in caplog.records)
 
 
@@ -213,7 +215,7 @@ def test_a_near_future_bundle_plays_at_its_time_without_holding_the_next_packet(
     finally:
         board.close()
         udp.close()
-    assert sink.calls == [("gate", 1, True, None), ("gate", 2, True, None)]  # the later packet first
+    assert sink.calls == [("gate", 1, True), ("gate", 2, True)]  # the later packet first
     assert due - 0.01 <= played < due + 0.5
 
 
@@ -240,7 +242,7 @@ def test_malformed_packets_cost_one_line_and_no_traceback(packet, capsys, caplog
     finally:
         board.close()
         udp.close()
-    assert sink.calls == [("gate", 1, True, None)]
+    assert sink.calls == [("gate", 1, True)]
     assert "Traceback" not in capsys.readouterr().err
     assert len(caplog.records) <= 2  # one line per kind: the packet, and at most its argument
 
@@ -261,7 +263,7 @@ def test_odd_numbers_in_osc_are_refused_or_bounded(address, value, capsys):
         time.sleep(0.05)
     finally:
         board.close()
-    assert sink.calls[-1] == ("gate", 1, True, None)
+    assert sink.calls[-1] == ("gate", 1, True)
     assert all(c[0] != "encoder" or abs(c[1]) <= 64 for c in sink.calls)
     assert "Traceback" not in capsys.readouterr().err
 

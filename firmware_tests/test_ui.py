@@ -11,8 +11,9 @@ from luma.core.device import dummy
 from PIL import Image, ImageDraw
 
 from neurorack.hal.display import open_display
-from neurorack.hal.sim import SimBoard, SimEvent
-from neurorack.module import Module
+from neurorack.hal.display import simulated_screen
+from neurorack.hal.sim import SimEvent
+from neurorack.assembly import ModuleOptions, assemble
 from neurorack.settings import load_settings
 from neurorack.ui.menu import DisplayLoop
 from neurorack.ui.paint import Painter
@@ -42,65 +43,63 @@ def expected(paint) -> np.ndarray:
     return np.array(image.convert("L")) > 0
 
 
-def events(board, *items):
+def events(module, *items):
+    """Controls as the board would deliver them, through the module's public seam."""
     for kind, number, value in items:
-        board.apply(SimEvent(0.0, kind, number, value))
+        module.apply_event(SimEvent(0.0, kind, number, value))
 
 
 def test_the_menu_picks_a_sound_as_a_through_encoder_and_button(module, ui):
-    board = SimBoard(module.profile, module)
     names = [s.name for s in module.library.sounds()]
-    events(board, ("button", 0, "press"))
+    events(module, ("button", 0, "press"))
     assert ui.path() == ["home", "menu"]
     # The title bar reads "Menu" and where the cursor is, inverted, as Painter draws it.
     title = expected(lambda p: p.title("Menu", f"1/{len(ui.spec.items)}"))[:12]
     assert title.sum() > 600 and (pixels(module)[:12] == title).all()
-    events(board, ("button", 0, "press"))  # first entry: Sounds
+    events(module, ("button", 0, "press"))  # first entry: Sounds
     assert ui.path()[-1] == "browser"
     start = ui.screen.cursor
     target = names[(start + 2) % len(names)] if start + 2 < len(names) else names[0]
-    events(board, ("encoder", 0, names.index(target) - start), ("button", 0, "press"))
+    events(module, ("encoder", 0, names.index(target) - start), ("button", 0, "press"))
     assert ui.path()[-1] == "sound-actions"
     assert (pixels(module)[:12] == expected(lambda p: p.title(target))[:12]).all()  # titled with the sound
-    events(board, ("button", 0, "press"))  # "Set as A"
-    assert module.settings.sound_a == target and module.engine.snapshot().sound_a == target
+    events(module, ("button", 0, "press"))  # "Set as A"
+    assert module.settings.sound_a == target and module.view().sound_a == target
     assert ui.path()[-1] == "browser"
-    events(board, ("button", 0, "long"), ("button", 0, "long"), ("button", 0, "long"))
+    events(module, ("button", 0, "long"), ("button", 0, "long"), ("button", 0, "long"))
     assert ui.path() == ["home"]  # a long press never leaves home
 
 
 def test_home_shows_morph_meters_and_gate_activity(module, ui):
-    board = SimBoard(module.profile, module)
     module.settings.morph = 0.5
     module.engine.set_morph(0.5)
-    events(board, ("cv", 1, 0.0), ("cv", 2, 0.0))
+    events(module, ("cv", 1, 0.0), ("cv", 2, 0.0))
     before = pixels(module)
-    events(board, ("encoder", 0, 6))  # home: a turn sets the morph
+    events(module, ("encoder", 0, 6))  # home: a turn sets the morph
     assert module.settings.morph == pytest.approx(0.8)
     after = pixels(module)
     bar = slice(29, 36)  # the morph bar's rows
     assert after[bar].sum() > before[bar].sum()  # fuller
-    events(board, ("cv", 2, 5.0))
+    events(module, ("cv", 2, 5.0))
     meter = after[2:53, 128 - 34 + 2 + 8:128 - 34 + 2 + 8 + 6]  # CV 2's meter
     lit = pixels(module)[2:53, 128 - 34 + 2 + 8:128 - 34 + 2 + 8 + 6]
     assert lit.sum() >= meter.sum() + 4 * 24  # +5 V fills the upper half (25 rows inside the outline)
-    module.engine.prerender.update()
+    module.render_stale()
     dark = pixels(module)[46:56, 2:12].sum()
-    module.gate(1, True, frame=0)
+    events(module, ("gate", 1, True))
     assert pixels(module)[46:56, 2:12].sum() > dark  # gate 1's lamp is lit
-    module.gate(1, False)
+    events(module, ("gate", 1, False))
 
 
 def test_cv_assignment_edits_apply_at_once_and_persist(tmp_path, ui):
-    module = Module.create("sim", persist=True, live=False)
-    board = SimBoard(module.profile, module)
+    module = assemble(ModuleOptions(board="sim", persist=True, live=False))
     try:
         # Menu, second entry (CV inputs), CV 2, edit the depth: down 10 steps of 0.05.
-        events(board, ("button", 0, "press"), ("encoder", 0, 1), ("button", 0, "press"), ("encoder", 0, 1),
+        events(module, ("button", 0, "press"), ("encoder", 0, 1), ("button", 0, "press"), ("encoder", 0, 1),
                ("button", 0, "press"), ("encoder", 0, 1), ("button", 0, "press"), ("encoder", 0, -10))
         assert module.ui.path()[-1] == "cv-edit"
         assert module.settings.assignments[2].depth == pytest.approx(0.5)
-        assert module.engine.snapshot().assignments[2].depth == pytest.approx(0.5)
+        assert module.view().cv(2).assignment.depth == pytest.approx(0.5)
         module.save_if_rested(force=True)
         assert load_settings("sim").assignments[2].depth == pytest.approx(0.5)
     finally:
@@ -108,22 +107,20 @@ def test_cv_assignment_edits_apply_at_once_and_persist(tmp_path, ui):
 
 
 def test_calibration_wizard_stores_and_a_bad_reading_shows_an_error(module, ui):
-    board = SimBoard(module.profile, module)
-    module.board = board
     ui.press()
     ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("calibration")
     ui.press()
     ui.turn(1)  # CV 2
     ui.press()
-    events(board, ("cv", 2, 0.98))
+    events(module, ("cv", 2, 0.98))
     ui.press()
-    events(board, ("cv", 2, 2.94))
+    events(module, ("cv", 2, 2.94))
     ui.press()
     ui.press()  # store
     c = module.settings.calibration[2]
     assert c.apply(0.98) == pytest.approx(1.0) and c.apply(2.94) == pytest.approx(3.0)
-    events(board, ("cv", 2, 2.94))
-    assert module.engine.snapshot().volts[2] == pytest.approx(3.0)  # the board reads through it now
+    events(module, ("cv", 2, 2.94))
+    assert module.view().cv(2).volts == pytest.approx(3.0)  # the board reads through it now
     assert ui.path()[-1] == "menu"
     ui.press()
     ui.press()
@@ -269,8 +266,7 @@ def test_screenshot_writes_every_screen(tmp_path):
 def test_the_panel_serves_the_screen_and_takes_controls_like_osc(module, ui):
     from neurorack.ui.panel import Panel
 
-    board = SimBoard(module.profile, module)
-    panel = Panel(module, board).start(0)
+    panel = Panel(module, simulated_screen()).start(0)
     base = f"http://127.0.0.1:{panel.port}"
 
     def post(obj):
@@ -282,9 +278,9 @@ def test_the_panel_serves_the_screen_and_takes_controls_like_osc(module, ui):
         assert b"Gate 1" in urllib.request.urlopen(base + "/", timeout=5).read()
         png = urllib.request.urlopen(base + "/screen.png", timeout=5).read()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        gates = int(module.engine.gates[2])
+        gates = module.view().gate_counts[2]
         assert post({"gate": 2, "on": True}) == 204 and post({"gate": 2, "on": False}) == 204
-        assert int(module.engine.gates[2]) == gates + 1
+        assert module.view().gate_counts[2] == gates + 1
         assert post({"cv": 3, "volts": 1.25}) == 204
         state = json.loads(urllib.request.urlopen(base + "/state", timeout=5).read())
         assert state["cv"][2]["volts"] == pytest.approx(1.25) and state["gates"][1] == gates + 1
@@ -328,9 +324,8 @@ def test_the_panel_plays_in_headless_chromium(module, ui):
         options.add_argument(flag)
     options.binary_location = shutil.which("chromium") or ""
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    board = SimBoard(module.profile, module)
-    board.apply(SimEvent(0.0, "cv", 3, 0.0))
-    panel = Panel(module, board).start(0)
+    events(module, ("cv", 3, 0.0))
+    panel = Panel(module, simulated_screen()).start(0)
 
     def lit(box, timeout=5.0, until=None):
         x, y, w, h = (v * SCALE for v in box)
@@ -349,13 +344,13 @@ def test_the_panel_plays_in_headless_chromium(module, ui):
         ActionChains(driver).click_and_hold(gate).perform()
         assert lit(lamp, until=lambda n: n > dark + 20) > dark + 20  # held: lit on the page's screen
         ActionChains(driver).release(gate).perform()
-        assert module.engine.gates[1] >= 1
+        assert module.view().gate_counts[1] >= 1
         meter = (128 - 34 + 2 + 16, 2, 6, 51)  # CV 3's meter
         before = lit(meter)
         knob = driver.find_element(By.ID, "cv3")
         ActionChains(driver).move_to_element_with_offset(knob, knob.size["width"] // 2 - 2, 0).click().perform()
         assert lit(meter, until=lambda n: n > before + 100) > before + 100
-        assert module.engine.snapshot().volts[3] > 3.0
+        assert module.view().cv(3).volts > 3.0
     finally:
         driver.quit()
         panel.stop()

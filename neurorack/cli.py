@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import NeurorackError
@@ -390,15 +391,17 @@ def cmd_sounds_export(args):
 
 
 def cmd_run(args):
+    from .assembly import ModuleOptions, assemble
     from .fileio import write_wav
     from .hal.profile import load_profile
     from .hal.sim import load_events
-    from .module import Module
     from .runner import record
 
     events = load_events(args.events) if args.events else None
     if events is not None and load_profile(args.board).gpio != "sim":
         raise NeurorackError(f"--events drives the simulated board; board {args.board!r} reads its own jacks")
+    options = ModuleOptions(board=args.board, config=args.config, model=args.model, library=args.library,
+                            backend=args.backend, device=args.device, osc_port=args.osc_port)
     if args.record:
         if events is None:
             raise NeurorackError("--record renders an events file: give --events FILE")
@@ -407,22 +410,22 @@ def cmd_run(args):
             raise NeurorackError(f"--record renders at most {MAX_RECORD_S} s (events up to {MAX_RECORD_S - 30} s, "
                                  f"or --duration up to {MAX_RECORD_S})")
         # Offline renders ignore the stored settings, so the same file and config give the same samples anywhere.
-        module = Module.create(args.board, args.config, args.model, args.library, args.backend, persist=False,
-                               live=False)
-        audio = record(module, events, args.duration)
+        module = assemble(replace(options, persist=False, live=False))
+        try:
+            audio = record(module, events, args.duration)
+        finally:
+            module.close()
         rate = module.engine.sample_rate
         write_wav(args.record, audio, rate)
         print(f"wrote {args.record}: {len(audio) / rate:.2f} s, {int(module.engine.gates.sum())} impacts")
         return 0
-    return run_module(args, events)
+    return run_module(args, options, events)
 
 
-def run_module(args, events=None) -> int:
-    from .engine.audio import AudioOutput, AudioWedged
-    from .hal.board import HardwareBoard
+def run_module(args, options, events=None) -> int:
+    from .assembly import assemble
+    from .engine.audio import AudioWedged
     from .hal.profile import load_profile
-    from .hal.sim import SimBoard
-    from .module import Module
     from .runner import run_live
 
     logging.getLogger("neurorack").setLevel(logging.INFO)  # the firmware's log is the journal
@@ -430,27 +433,8 @@ def run_module(args, events=None) -> int:
         raise NeurorackError("--panel plays the simulated board; a hardware board has its own panel")
     if args.panel_host != "127.0.0.1" and args.panel is None:
         raise NeurorackError("--panel-host offers the virtual panel: give --panel too")
-    module = Module.create(args.board, args.config, args.model, args.library, args.backend)
-    try:
-        if module.profile.gpio == "sim":
-            board = SimBoard(module.profile, module, module.settings.calibration)
-            port = board.start_osc(args.osc_port)
-            log.info("sim board: OSC on 127.0.0.1:%d", port)
-            if events:
-                board.play_events(events)
-        else:
-            board = HardwareBoard(module.profile, module, module.settings.calibration)
-            board.start()
-    except BaseException:
-        module.close()
-        raise
-    a = module.settings.audio
-    module.board = board
-    output = module.profile.audio  # the board's output; --device or a run config's [audio] device win
-    module.audio = AudioOutput(module.engine, args.device or a.device or output.device_spec, a.sample_rate,
-                               a.block_size, a.channels, rt_priority=output.rt_priority)
-    code = run_live(module, board, module.audio, duration=args.duration, panel_port=args.panel,
-                    panel_host=args.panel_host)
+    module = assemble(options)
+    code = run_live(module, duration=args.duration, panel_port=args.panel, panel_host=args.panel_host, events=events)
     if code == AudioWedged.exit_code:
         # PortAudio is stuck on the dead device, and its exit handler would hang on it too.
         logging.shutdown()
@@ -460,13 +444,20 @@ def run_module(args, events=None) -> int:
 
 
 def cmd_screenshot(args):
+    from .assembly import ModuleOptions, assemble
+    from .hal.display import simulated_screen
     from .hal.profile import load_profile
     from .hal.sim import load_events
     from .ui.screenshot import screenshots
 
     if load_profile(args.board).gpio != "sim":
         raise NeurorackError(f"screenshots come from the simulated board; {args.board!r} is hardware")
-    files = screenshots(args.board, args.out, load_events(args.events) if args.events else None, args.model)
+    events = load_events(args.events) if args.events else None
+    module = assemble(ModuleOptions(board=args.board, model=args.model, persist=False, live=False))
+    try:
+        files = screenshots(module, simulated_screen(module.profile.display), args.out, events)
+    finally:
+        module.close()
     print(f"wrote {len(files)} screens to {args.out}: " + ", ".join(f.stem for f in files))
     return 0
 
@@ -494,20 +485,30 @@ def cmd_calibrate(args):
     return 0
 
 
-def _measure_calibration_points(profile, number: int) -> tuple[float, float]:
-    """Read the uncalibrated input while the user applies 1 V and then 3 V (mean of 64 reads)."""
-    from .hal.board import open_adc
-    from .hal.cv import CvInput
+def _measure_calibration_points(profile, number: int, reads: int = 64) -> tuple[float, float]:
+    """Read the input before calibration while the user applies 1 V and then 3 V (the mean of
+    `reads` polls), through the board's own poll and raw reading, as the wizard on the screen does."""
+    from .hal.board import HardwareBoard
+    from .hal.cv import CALIBRATION_POINTS
+    from .hal.sim import ControlSink
 
     if profile.gpio == "sim":
         raise NeurorackError("the sim board has no ADC to measure; give --readings AT_1V AT_3V")
-    cv = next(c for c in profile.cv if c.number == number)
-    raw = CvInput(cv.number, cv.channel, cv.gain, cv.offset, "bipolar")
-    adc = open_adc(profile.adc)
-    points = []
-    for volts in (1.0, 3.0):
-        input(f"apply {volts:.3f} V to CV {number}, then press Enter ")
-        points.append(sum(raw.to_volts(adc.read_volts(cv.channel)) for _ in range(64)) / 64)
+    ignore = ControlSink(lambda edge: None, lambda n, v: None, lambda steps: None, lambda kind: None)
+    board = HardwareBoard(profile, ignore, jacks=False)
+    try:
+        points = []
+        for volts in CALIBRATION_POINTS:
+            input(f"apply {volts:.3f} V to CV {number}, then press Enter ")
+            total = 0.0
+            for _ in range(reads):
+                board.poll_once()
+                total += board.raw_volts(number)
+            if board.adc_problem:
+                raise NeurorackError(board.adc_problem)
+            points.append(total / reads)
+    finally:
+        board.close()
     return points[0], points[1]
 
 

@@ -40,16 +40,19 @@ def scripted_patch() -> list[dict]:
 
 
 def play_patch(out: Path, live_play: bool = True) -> None:
+    from .assembly import ModuleOptions, assemble
     from .hal.sim import load_events
-    from .module import Module
     from .runner import record
 
     patch = out / "patch.jsonl"
     patch.parent.mkdir(parents=True, exist_ok=True)
     patch.write_text("".join(json.dumps(e) + "\n" for e in scripted_patch()))
     events = load_events(patch)
-    module = Module.create("sim", persist=False, live=False)
-    audio = record(module, events)
+    module = assemble(ModuleOptions(board="sim", persist=False, live=False))
+    try:
+        audio = record(module, events)
+    finally:
+        module.close()
     write_wav(out / "patch.wav", audio, module.engine.sample_rate)
     print(f"  patch.wav  {len(audio) / module.engine.sample_rate:.2f} s, {int(module.engine.gates.sum())} impacts "
           f"(events: {patch})")
@@ -66,16 +69,12 @@ def live(events, seconds: float) -> None:
     except Exception:
         print("  no sound card here: listen to patch.wav instead")
         return
-    from .engine.audio import AudioOutput
-    from .hal.sim import SimBoard
-    from .module import Module
+    from .assembly import ModuleOptions, assemble
     from .runner import run_live
 
-    module = Module.create("sim", persist=False)
-    board = SimBoard(module.profile, module)
-    board.play_events(events)
+    module = assemble(ModuleOptions(board="sim", persist=False))
     print("  playing the patch live (Ctrl-C stops)")
-    run_live(module, board, AudioOutput(module.engine), duration=seconds + 0.5)
+    run_live(module, duration=seconds + 0.5, events=events)
 
 
 def main(argv=None) -> int:

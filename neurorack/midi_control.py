@@ -52,7 +52,7 @@ class MidiControl:
 
     def _apply(self, action) -> None:
         if isinstance(action, Note):
-            self.engine.note(action.gate, action.on, action.semitones, action.gain, action.at_ns)
+            self.engine.note(action.edge, action.semitones, action.gain)
         elif isinstance(action, Cc):
             self.engine.cc(action.number, action.volts)
         elif isinstance(action, Program):

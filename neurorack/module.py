@@ -1,34 +1,36 @@
-"""The instrument: a board's inputs drive the engine; settings are remembered per board.
+"""The instrument: the engine, the menus, the board that drives them, and what went wrong.
 
-``Module`` is the ``ControlSink`` every board (hardware or simulated) calls. Gates and CVs go
-straight to the engine; the encoder and its button drive the menus (``ui/``), whose screens
-act through the methods below (select a sound, assign a CV, store a calibration, change a
+A ``Module`` is put together by ``assembly.assemble`` and is complete when it is returned: its
+engine, board, audio output (when live), menus and health. Boards drive the engine directly
+(gates and CVs) and the menus (encoder and button); the screens read ``view()`` and act
+through the methods below (select a sound, assign a CV, store a calibration, change a
 setting). On the home screen a turn sets the morph amount, 1/20 per detent.
 
->>> module = Module.create("sim")
->>> module.engine.start(); module.gate(1, True)
+>>> module = assemble(ModuleOptions(board="sim", live=False))
+>>> module.board.apply(SimEvent(0.0, "gate", 1, True))
 """
 from __future__ import annotations
 
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
-from . import __version__, logs
+from . import __version__
 from .engine.controls import CvAssignment
-from .engine.cpus import CorePlan, plan_cores
+from .engine.cpus import CorePlan
 from .engine.engine import Engine
-from .engine.render_process import RenderProcess
-from .engine.renderers import LocalRenderer, Renderer
+from .engine.renderers import Renderer
 from .errors import NeurorackError
 from .hal.cv import Calibration
-from .hal.profile import BoardProfile, load_profile
-from .model.backends import CHOICES as BACKEND_CHOICES
-from .model.paths import model_path
-from .settings import Settings, load_run_config, load_settings, save_settings
+from .hal.profile import BoardProfile
+from .hal.sim import ControlSink
+from .health import Health
+from .settings import Settings, save_settings
 from .sounds.library import SoundLibrary
 from .ui.menu import Ui
 from .ui.system import system_status
+from .ui.view import CvView, ModuleView, frozen_mapping
 
 log = logging.getLogger(__name__)
 MORPH_STEP = 0.05
@@ -37,66 +39,31 @@ SAVE_AFTER_S = 1.0  # write settings once the knob has rested this long, not on 
 
 class Module:
     def __init__(self, profile: BoardProfile, settings: Settings, renderer: Renderer, library: SoundLibrary,
-                 board: str | None = None, persist: bool = True):
+                 make_board: Callable[[ControlSink], object], make_audio: Callable[[Engine], object] | None = None,
+                 cores: CorePlan = CorePlan(None, None), persist: bool = True, offline: bool = False):
+        """`make_board(sink)`: the board, driving `sink`; `make_audio(engine)`: the audio output
+        (None offline). The assembler passes both; tests may pass their own boards."""
         self.profile, self.settings, self.renderer, self.library = profile, settings, renderer, library
-        self.board_name = board or profile.name
-        self.persist = persist
+        self.board_name = profile.name
+        self.persist, self.cores, self.offline = persist, cores, offline
         self._check_sounds()
         rate = settings.audio.sample_rate
         self.engine = Engine(
             renderer, sounds=lambda name: library.get(name).trajectory,
             sound_a=settings.sound_a, sound_b=settings.sound_b, sample_rate=rate,
             block_size=settings.audio.block_size, voices=settings.voices, level_db=settings.level_db,
-            cv_ranges={c.number: c.range for c in profile.cv})
+            cv_ranges={c.number: c.range for c in profile.cv}, offline=offline)
         self.engine.set_morph(settings.morph)
         for number, assignment in settings.assignments.items():
             self.engine.assign(number, assignment)
         self._dirty_since: float | None = None
-        self.board = None  # set by whoever runs the module (the calibration wizard reaches it)
-        self.audio = None  # the audio output, when live (xruns and device problems on screen)
-        self.cores = CorePlan(None, None)  # where the audio and render processes run, when live
         self.panel_pairing: str | None = None  # the virtual panel's pairing code, when offered beyond localhost
+        self.display = None  # the display loop, while one draws (runner.run_live)
         self.ui = Ui(self)
-
-    @classmethod
-    def create(cls, board: str, config=None, model=None, library_dir=None, backend: str | None = None,
-               persist: bool = True, threads: int = 1, live: bool = True) -> "Module":
-        """Profile, stored settings, run config (overrides), model and library, ready to start.
-
-        ``live``: the model runs in a render process (render_process.py), so torch never holds
-        this process's GIL while audio plays; offline (``live=False``) it runs in this process.
-        """
-        profile = load_profile(board)
-        backend = backend or profile.model_backend
-        if backend not in BACKEND_CHOICES:
-            raise NeurorackError(f"{profile.source}: [model] backend {backend!r} is not one of {', '.join(BACKEND_CHOICES)}")
-        settings = load_settings(profile.name) if persist else Settings()
-        if config:
-            settings.update(load_run_config(config), str(config))
-        library = SoundLibrary(library_dir)
-        rate = settings.audio.sample_rate
-        model = model or model_path(settings.model)
-        cores = CorePlan(None, None)
-        if live:
-            try:
-                cores = plan_cores(settings.audio.cpu)
-            except ValueError as exc:
-                raise NeurorackError(f"settings: {exc}") from None
-            # A buffer for every voice slot (playing and releasing), the two ready impacts, the
-            # render in flight and gates still queued.
-            renderer = RenderProcess(rate, model, backend=backend, threads=threads,
-                                     slabs=2 * settings.voices + 6, cpus=cores.render).start()
-        else:
-            from .model.generator import load_model
-
-            renderer = LocalRenderer(load_model(model, backend=backend, threads=threads), rate)
-        try:
-            module = cls(profile, settings, renderer, library, profile.name, persist)
-        except BaseException:
-            renderer.stop()
-            raise
-        module.cores = cores
-        return module
+        # Gates and CVs go straight to the engine; the encoder and button to the menus.
+        self.board = make_board(ControlSink(self.engine.gate, self.engine.cv, self.ui.turn, self.ui.button))
+        self.audio = make_audio(self.engine) if make_audio else None
+        self.health = self._health()
 
     def _check_sounds(self) -> None:
         names = [s.name for s in self.library.sounds()]
@@ -111,18 +78,88 @@ class Module:
                 log.warning("sound %r is not in the library; using %r", name, fallback)
                 setattr(self.settings, key, fallback)
 
-    # -- ControlSink ----------------------------------------------------------------------------
-    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None:
-        self.engine.gate(number, on, frame, at_ns)
+    def _health(self) -> Health:
+        """Every counter of what went wrong, registered once, from every part that has one."""
+        health, engine, audio, board = Health(), self.engine, self.audio, self.board
+        if audio is not None:
+            health.count("xruns", "audio underflows (xruns)", lambda: audio.xruns)
+            health.count("late", "late audio callbacks", lambda: audio.late)
+        health.count("dropped", "gates dropped (more than the queue holds: a gate storm)", lambda: engine.ring.dropped)
+        health.count("not_ready", "gates before the first render was ready", lambda: engine.not_ready)
+        health.count("cut", "voices cut short (every voice busy)", lambda: engine.voices.cut)
+        health.count("bad_values", "control values ignored (not a number)", lambda: board.cvs.bad_values)
+        if hasattr(board, "dropped_gates"):
+            health.count("debounced", "gates dropped by the debounce (bounces, a gate storm)", lambda: board.dropped_gates)
+        if hasattr(board, "adc_errors"):
+            health.count("adc_errors", "ADC reads that failed", lambda: board.adc_errors)
+        if hasattr(self.renderer, "restarts"):
+            health.count("render_restarts", "render process restarts", lambda: self.renderer.restarts)
+        health.count("display_errors", "display frames that failed",
+                     lambda: self.display.errors if self.display is not None else 0)
+        health.problem("render", lambda: engine.prerender.error)
+        if audio is not None:
+            health.problem("audio", lambda: audio.problem)
+        if hasattr(board, "adc_problem"):
+            health.problem("adc", lambda: board.adc_problem)
+        health.problem("display", lambda: self.display.problem if self.display is not None else None)
+        return health
 
-    def cv(self, number: int, volts: float) -> None:
-        self.engine.cv(number, volts)
+    # -- what the screens read --------------------------------------------------------------------
+    def view(self) -> ModuleView:
+        state = self.engine.snapshot()
+        request = state.request()
+        counts = self.health.counts()
+        cvs = tuple(CvView(c.number, c.range, state.volts.get(c.number, 0.0),
+                           state.assignments.get(c.number))
+                    for c in self.profile.cv)
+        return ModuleView(
+            sound_a=state.sound_a, sound_b=state.sound_b, morph=state.morph, morph_now=request.morph,
+            gates_on=tuple(bool(x) for x in self.engine.gate_on), gate_counts=tuple(int(x) for x in self.engine.gates),
+            cvs=cvs, sounds=tuple(s.name for s in self.library.sounds()), error=self.health.error(),
+            xruns=counts.get("xruns", 0), health=frozen_mapping(counts), renders=self.engine.prerender.renders,
+            rendering=self.engine.prerender.pending())
 
-    def encoder(self, steps: int) -> None:
-        self.ui.turn(steps)
+    def apply_event(self, event) -> None:
+        """One control as a patch cable or a knob would make it (the virtual panel, a screen
+        tour): through the board, the path OSC takes. Offline, a gate is at the event's own time."""
+        self.board.apply_offline(event) if self.offline else self.board.apply(event)
 
-    def button(self, kind: str) -> None:
-        self.ui.long_press() if kind == "long" else self.ui.press()
+    def show_pairing(self, code: str | None) -> None:
+        """The virtual panel's pairing code, shown on the Status screen (None: nothing to pair)."""
+        self.panel_pairing = code
+
+    def raw_volts(self, number: int) -> float:
+        """CV `number` as the board reads it before calibration (the calibration wizard)."""
+        return self.board.raw_volts(number)
+
+    def setting(self, key: str):
+        if key == "board":
+            return self.board_name
+        if key.startswith("audio."):
+            return getattr(self.settings.audio, key[6:])
+        return getattr(self.settings, key)
+
+    def status(self) -> dict[str, str]:
+        info = self.renderer.info
+        rows = system_status(info.pid)
+        rows["Inference"] = info.backend + (" (proc)" if info.pid else "")
+        rows["Renders"] = str(self.engine.prerender.renders)
+        rows["Cores"] = self.cores.describe()
+        rows["Model"] = self._model_name()
+        rows["Version"] = __version__
+        if self.panel_pairing:
+            rows["Pair"] = self.panel_pairing
+        rows.update(self.health.rows())
+        return rows
+
+    def about(self) -> dict[str, str]:
+        return {"neurorack": __version__, "Model": self._model_name(), "Board": self.board_name,
+                "Sounds": str(len(self.library.sounds())), "Licence": "MIT (code)"}
+
+    def _model_name(self) -> str:
+        info = self.renderer.info
+        name = Path(info.model).parent.name if info.model else "?"
+        return f"{name} ({info.parameters / 1000:.0f}k)" if info.parameters else name
 
     # -- what the screens do ----------------------------------------------------------------------
     def nudge_morph(self, steps: int) -> None:
@@ -146,24 +183,12 @@ class Module:
         self.engine.assign(number, assignment)
         self._changed()
 
-    def raw_volts(self, number: int) -> float:
-        """CV `number` as read before its stored calibration (what the calibration wizard needs)."""
-        volts = self.engine.snapshot().volts.get(number, 0.0)
-        return self.settings.calibration.get(number, Calibration()).undo(volts)
-
     def store_calibration(self, number: int, calibration: Calibration) -> None:
+        """The board reads CV `number` through `calibration` from now on; settings keep it."""
+        self.board.set_calibration(number, calibration)
         self.settings.calibration[number] = calibration
-        if self.board is not None:
-            self.board.set_calibration(number, calibration)
         self._changed()
         self.save_if_rested(force=True)  # a calibration is worth writing at once
-
-    def setting(self, key: str):
-        if key == "board":
-            return self.board_name
-        if key.startswith("audio."):
-            return getattr(self.settings.audio, key[6:])
-        return getattr(self.settings, key)
 
     def apply_setting(self, key: str, value) -> None:
         """Change a setting from the settings screen. The level applies at once; the others
@@ -178,47 +203,15 @@ class Module:
             self.engine.set_level(value)
         self._changed()
 
-    def problems(self) -> dict:
-        """For the home screen's badge: an error to show, and the xrun count."""
-        error = self.engine.prerender.error or (self.audio.problem if self.audio else None)
-        return {"error": error, "xruns": self.audio.xruns if self.audio else 0}
-
-    def status(self) -> dict[str, str]:
-        info = getattr(self.renderer, "info", {})
-        rows = system_status(info.get("pid"))
-        rows["Inference"] = info.get("backend", "?") + (" (proc)" if "pid" in info else "")
-        rows["Xruns"] = str(self.audio.xruns if self.audio else 0)
-        rows["Renders"] = str(self.engine.prerender.renders)
-        rows["Cores"] = self.cores.describe()
-        rows["Model"] = self._model_name(info)
-        rows["Version"] = __version__
-        if self.panel_pairing:
-            rows["Pair"] = self.panel_pairing
-        for kind, count in sorted(logs.counts().items()):  # warnings by kind since start
-            rows[f"! {kind}"] = str(count)
-        return rows
-
-    def about(self) -> dict[str, str]:
-        info = getattr(self.renderer, "info", {})
-        return {"neurorack": __version__, "Model": self._model_name(info), "Board": self.board_name,
-                "Sounds": str(len(self.library.sounds())), "Licence": "MIT (code)"}
-
-    @staticmethod
-    def _model_name(info: dict) -> str:
-        name = Path(info.get("model", "?")).parent.name
-        params = info.get("parameters")
-        return f"{name} ({params / 1000:.0f}k)" if params else name
+    # -- running ----------------------------------------------------------------------------------
+    def render_stale(self) -> int:
+        """Render what a control change left stale, here and now (offline renders, screen tours,
+        start-up); live, the pre-render worker does this on its own thread."""
+        return self.engine.prerender.update()
 
     def _changed(self) -> None:
         self._dirty_since = time.monotonic()
 
-    def close(self) -> None:
-        """Stop rendering (after the audio has stopped) and save what changed."""
-        self.engine.stop()
-        self.renderer.stop()
-        self.save_if_rested(force=True)
-
-    # -- main loop chores -----------------------------------------------------------------------
     def save_if_rested(self, force: bool = False) -> None:
         if not self.persist or self._dirty_since is None:
             return
@@ -228,3 +221,12 @@ class Module:
                 save_settings(self.board_name, self.settings)
             except OSError as exc:
                 log.error("cannot save settings: %s", exc)
+
+    def close(self) -> None:
+        """Stop the board, the audio and rendering, and save what changed."""
+        for part in (self.audio, self.board):
+            if part is not None:
+                part.close()
+        self.engine.stop()
+        self.renderer.stop()
+        self.save_if_rested(force=True)

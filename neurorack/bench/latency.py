@@ -68,41 +68,42 @@ class Tap:
 
 
 def in_process(triggers: int, gap_s: float) -> dict:
-    from ..engine.audio import AudioOutput, rescan
-    from ..engine.cpus import pin_process
-    from ..module import Module
+    """Gates into the engine at known frames, under the runtime `neurorack run` runs
+    (runtime.ModuleRuntime: switch interval, pinned cores, a frozen GC)."""
+    from ..assembly import ModuleOptions, assemble
+    from ..engine.audio import rescan
+    from ..hal.gates import Gate, GateEdge
+    from ..runtime import ModuleRuntime
 
-    module = Module.create("sim", config=bench_config(), persist=False)
-    cores_before = os.sched_getaffinity(0)
-    pin_process(module.cores.audio)  # as `neurorack run` does; undone below, for the processes started later
-    engine = module.engine
-    engine.prerender.update()
-    engine.start()
-    tap = Tap(engine, triggers * gap_s + 5)
     rescan()
-    audio = AudioOutput(engine, "jack", RATE, BLOCK)
-    try:
-        if not audio.ensure_running():
-            raise RuntimeError(f"cannot play through JACK: {audio.problem}")
-        time.sleep(0.5)
-        stamps, rng = [], np.random.default_rng(0)
-        for _ in range(triggers):
-            time.sleep(gap_s * (0.75 + 0.5 * rng.random()))  # never in step with the blocks
-            stamp = engine.clock.frame_now()
-            engine.gate(1, True, frame=stamp)
-            stamps.append(stamp)
-        time.sleep(0.3)
-        control = control_to_sound(module, 50)
-    finally:
-        audio.close()
-        module.close()
-        pin_process(cores_before)
+    module = assemble(ModuleOptions(board="sim", config=bench_config(), persist=False, device="jack"))
+    engine, audio = module.engine, module.audio
+    with ModuleRuntime(module.cores) as runtime:
+        module.render_stale()
+        tap = Tap(engine, triggers * gap_s + 5)
+        runtime.freeze()
+        engine.start()
+        try:
+            if not audio.ensure_running():
+                raise RuntimeError(f"cannot play through JACK: {audio.problem}")
+            time.sleep(0.5)
+            stamps, rng = [], np.random.default_rng(0)
+            for _ in range(triggers):
+                time.sleep(gap_s * (0.75 + 0.5 * rng.random()))  # never in step with the blocks
+                at = time.monotonic_ns()
+                engine.gate(GateEdge(Gate.IMPACT, True, at))
+                stamps.append(engine.clock.frame_at(at))
+            time.sleep(0.3)
+            control = control_to_sound(module, 50)
+            shared = runtime.describe()
+        finally:
+            module.close()
     found = [onset(tap.record, stamp) for stamp in stamps]
     frames = [f for f in found if f is not None]
     misses = len(found) - len(frames)
     return {"latency_frames": _stats(frames), "latency_ms": _stats(np.array(frames) * 1000 / RATE),
             "misses": misses, "xruns": audio.xruns, "late_callbacks": audio.late, "control_to_sound": control,
-            "cores": module.cores.describe()}
+            "cores": module.cores.describe(), "runtime": shared}
 
 
 def control_to_sound(module, changes: int, wait_ms: float = 10.0) -> dict:

@@ -26,9 +26,6 @@ from ..hal.cv import RANGES
 MORPH = "morph"
 TARGETS = (*D.NAMES, MORPH)
 PITCH_SEMITONES = (D.SCALES["pitch"].high - D.SCALES["pitch"].low)  # the normalised pitch axis, in semitones
-# Changes smaller than this (about one 12-bit ADC step at full depth) are not worth a re-render:
-# they keep ADC noise from re-rendering all the time.
-DEADBAND = 1e-3
 
 
 @dataclass(frozen=True)
@@ -119,15 +116,6 @@ def transpose(request: RenderRequest, semitones: float) -> RenderRequest:
     shifts = list(request.shifts)
     shifts[D.INDEX["pitch"]] += CvAssignment("pitch").amount(semitones / 12)
     return replace(request, shifts=tuple(shifts))
-
-
-def settle(previous: RenderRequest | None, new: RenderRequest) -> RenderRequest:
-    """Keep the previous values of controls that moved less than the deadband (ADC noise)."""
-    if previous is None or (previous.sound_a, previous.sound_b) != (new.sound_a, new.sound_b):
-        return new
-    morph = previous.morph if abs(new.morph - previous.morph) < DEADBAND else new.morph
-    shifts = tuple(p if abs(n - p) < DEADBAND else n for p, n in zip(previous.shifts, new.shifts))
-    return RenderRequest(new.sound_a, new.sound_b, morph, shifts)
 
 
 def modulate(traj: D.Trajectory, shifts) -> D.Trajectory:

@@ -2,25 +2,26 @@
 
 Data flows one way. Hardware threads call ``gate``, ``cv``, ``set_morph`` and ``set_sounds``;
 a control change wakes the pre-render worker; a gate takes the impact already rendered for it
-and queues it, stamped with the stream clock; ``process`` (the audio callback's body) places
-queued impacts at their sample offsets and mixes the voices. ``process`` takes no lock, calls
-no torch, logs nothing and allocates no arrays: counters carry its news to the main loop.
+and queues it, stamped with the stream frame of the edge's moment; ``process`` (the audio
+callback's body) places queued impacts at their sample offsets and mixes the voices.
+``process`` takes no lock, calls no torch, logs nothing and allocates no arrays: counters carry
+its news to the main loop. Offline (``offline=True``) the clock is the render's own time.
 
 >>> engine = Engine(LocalRenderer(gen), sounds=lambda name: library.get(name).trajectory,
 ...                 sound_a="Snap", sound_b="Sub Boom")
->>> engine.start(); engine.gate(1, True)   # queued for the next block
+>>> engine.start(); engine.gate(GateEdge(Gate.IMPACT, True))   # sounds one block after now
 """
 from __future__ import annotations
 
-import math
 import threading
 from typing import Callable
 
 import numpy as np
 
 from .. import descriptors as D
+from ..hal.gates import JACKS, Gate, GateEdge
 from .controls import ControlState, CvAssignment, RenderRequest
-from .events import GateRing, StreamClock
+from .events import GateRing, OfflineClock, StreamClock
 from .prerender import PreRenderer
 from .renderers import Renderer
 from .voices import VoicePool
@@ -29,20 +30,20 @@ from .voices import VoicePool
 class Engine:
     def __init__(self, renderer: Renderer, sounds: Callable[[str], D.Trajectory],
                  sound_a: str, sound_b: str, sample_rate: int = 48000, block_size: int = 128,
-                 voices: int = 4, level_db: float = 0.0, cv_ranges: dict[int, str] | None = None):
+                 voices: int = 4, level_db: float = 0.0, cv_ranges: dict[int, str] | None = None,
+                 offline: bool = False):
         self.sample_rate, self.block_size = sample_rate, block_size
         self.set_level(level_db)
         self.controls = ControlState(sound_a, sound_b, ranges=dict(cv_ranges or {}))
         self._lock = threading.Lock()  # guards `controls` between hardware threads and the worker
-        self.clock = StreamClock(sample_rate, block_size)
+        self.clock = (OfflineClock if offline else StreamClock)(sample_rate, block_size)
         self.ring = GateRing()
         self.voices = VoicePool(voices, block_size, fade_samples=max(1, round(0.005 * sample_rate)))
         self.prerender = PreRenderer(renderer, self.request, sounds)
         self.frame = 0  # frames produced so far: the stream clock
-        self.gates = np.zeros(3, np.int64)  # accepted triggers per gate (index 1, 2)
-        self.gate_on = np.zeros(3, bool)  # what each gate jack reads now (screen)
+        self.gates = np.zeros(len(Gate), np.int64)  # accepted triggers, indexed by Gate
+        self.gate_on = np.zeros(len(Gate), bool)  # what each gate jack reads now (screen)
         self.not_ready = 0  # gates that came before the first render finished
-        self.bad_values = 0  # NaN or infinite control values ignored
 
     # -- control side (any thread but the audio callback) ---------------------------------------
     def request(self) -> RenderRequest:
@@ -55,16 +56,11 @@ class Engine:
         self.prerender.changed()
 
     def cv(self, number: int, volts: float) -> None:
-        """A CV input now reads `volts` (module volts, calibrated and clamped by the HAL)."""
-        if not math.isfinite(volts):
-            self.bad_values += 1
-            return
+        """A CV input now reads `volts` (module volts: finite, calibrated and clamped by the HAL)."""
         self._change(lambda c: c.volts.__setitem__(number, float(volts)))
 
     def set_morph(self, amount: float) -> None:
-        if not math.isfinite(amount):
-            self.bad_values += 1
-            return
+        """The encoder's morph amount, 0..1."""
         self._change(lambda c: setattr(c, "morph", min(1.0, max(0.0, float(amount)))))
 
     def set_sounds(self, sound_a: str | None = None, sound_b: str | None = None) -> None:
@@ -85,17 +81,17 @@ class Engine:
         """What each CC drives (CcMapping: as a CV input, or a target of its own)."""
         self._change(lambda c: setattr(c, "cc_map", dict(cc_map)))
 
-    def note(self, gate: int, on: bool, semitones: int = 0, gain: float = 1.0, at_ns: int | None = None) -> None:
-        """A MIDI note: an edge of `gate` whose impact plays `semitones` above the root (1 V/oct)
-        at `gain` (its velocity). Pre-rendered (the root, a note played lately) it is queued at
-        once, like a gate; else the worker renders it first and it sounds as soon as its head is
-        ready, placed by its own moment where that is still ahead."""
-        if gate not in (1, 2):
+    def note(self, edge: GateEdge, semitones: int = 0, gain: float = 1.0) -> None:
+        """A MIDI note: a gate edge whose impact plays `semitones` above the root (1 V/oct) at
+        `gain` (its velocity). Pre-rendered (the root, a note played lately) it is queued at
+        once, as a gate is; else the worker renders it first and it sounds as soon as its head
+        is ready, placed by the edge's moment where that is still ahead."""
+        if edge.gate not in JACKS:
             return
-        self.gate_on[gate] = on
-        if not on:
+        self.gate_on[edge.gate] = edge.on
+        if not edge.on:
             return
-        stamp = self.clock.frame_at(at_ns)
+        gate, stamp = edge.gate, self.clock.frame_at(edge.at_ns)
 
         def play(buffer):
             if self.ring.push(gate, stamp, buffer, gain):
@@ -109,29 +105,27 @@ class Engine:
 
     def audition(self, name: str) -> None:
         """Play sound `name` once, modulated by the CVs, without selecting it: rendered by the
-        worker, then queued like a gate (number 0, which no jack has)."""
-        self.prerender.audition(name, lambda buffer: self.ring.push(0, self.clock.frame_now(), buffer))
+        worker, then queued like a gate that has no jack."""
+        self.prerender.audition(name, lambda buffer: self.ring.push(Gate.AUDITION, self.clock.frame_now(), buffer))
 
     def snapshot(self) -> ControlState:
         with self._lock:
             return self.controls.copy()
 
-    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None:
-        """A gate edge. A rising edge queues the impact rendered for that gate, stamped with
-        `frame` (offline), or the stream frame of `at_ns` (the edge's monotonic time, where the
-        board knows it) or of now (live); it sounds one block after the stamp."""
-        if number not in (1, 2):
+    def gate(self, edge: GateEdge) -> None:
+        """A gate edge. A rising edge queues the impact rendered for that gate, stamped with the
+        stream frame of the edge's moment; it sounds one block after the stamp."""
+        if edge.gate not in JACKS:
             return
-        self.gate_on[number] = on
-        if not on:
+        self.gate_on[edge.gate] = edge.on
+        if not edge.on:
             return
-        buffer = self.prerender.ready[number]
-        self.prerender.last_gate = number
+        buffer = self.prerender.fired(edge.gate)
         if buffer is None:
             self.not_ready += 1
             return
-        if self.ring.push(number, self.clock.frame_at(at_ns) if frame is None else frame, buffer):
-            self.gates[number] += 1
+        if self.ring.push(edge.gate, self.clock.frame_at(edge.at_ns), buffer):
+            self.gates[edge.gate] += 1
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:

@@ -56,6 +56,24 @@ class StreamClock:
         return frame + min(max(elapsed, -self.block_size), self.block_size - 1)
 
 
+class OfflineClock:
+    """The stream clock of an offline render: moments are the render's own time, so an edge at
+    t seconds (``at_ns = round(t * 1e9)``) lands on frame ``round(t * rate)`` exactly."""
+
+    def __init__(self, sample_rate: int, block_size: int):
+        self.sample_rate, self.block_size = sample_rate, block_size
+        self.frame = 0
+
+    def begin_block(self, frame: int) -> None:
+        self.frame = frame
+
+    def frame_now(self) -> int:
+        return self.frame
+
+    def frame_at(self, t_ns: int | None) -> int:
+        return self.frame if t_ns is None else round(t_ns * self.sample_rate / 1_000_000_000)
+
+
 class GateRing:
     """A bounded queue of (gate number, stamp frame, impact buffer, gain) for the audio callback
     (gain: a MIDI note's velocity; 1 for a gate jack)."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import NeurorackError
 from ..hal.cv import RANGES
+from ..hal.gates import Gate, GateEdge
 from .controls import TARGETS, CvAssignment
 
 OMNI = "omni"
@@ -113,9 +114,7 @@ def _is_int(value, low: int, high: int) -> bool:
 class Note:
     """A gate edge from a note: rising with the note's pitch and gain; falling when no note holds the gate."""
 
-    gate: int
-    on: bool
-    at_ns: int
+    edge: GateEdge
     note: int = 0
     semitones: int = 0  # from the root
     gain: float = 1.0
@@ -164,7 +163,7 @@ class MidiMap:
     def __init__(self, config: MidiConfig | None = None, cv_ranges: dict[int, str] | None = None):
         self.config = config or MidiConfig()
         self.cv_ranges = dict(cv_ranges or {})
-        self.held: dict[int, set[tuple[int, int]]] = {1: set(), 2: set()}  # gate -> (channel, note)
+        self.held: dict[Gate, set[tuple[int, int]]] = {Gate.IMPACT: set(), Gate.MORPH: set()}  # -> (channel, note)
         self.cc_values: dict[int, int] = {}  # last value seen per controller
         self.cc_held: dict[int, int] = {}  # the value the module holds per controller (pick-up)
         self.picked: set[int] = set()
@@ -209,16 +208,17 @@ class MidiMap:
             return [Program(message.program)]
         return []
 
-    def gate_of(self, channel: int, note: int) -> int:
+    def gate_of(self, channel: int, note: int) -> Gate:
         c = self.config
         if c.gate2_channel is not None and channel + 1 == c.gate2_channel:
-            return 2
-        return 2 if c.split is not None and note >= c.split else 1
+            return Gate.MORPH
+        return Gate.MORPH if c.split is not None and note >= c.split else Gate.IMPACT
 
     def _note_on(self, channel: int, note: int, velocity: int, at_ns: int) -> list:
         gate = self.gate_of(channel, note)
         self.held[gate].add((channel, note))
-        return [Note(gate, True, at_ns, note, note - self.config.root, velocity_gain(velocity, self.config.velocity))]
+        return [Note(GateEdge(gate, True, at_ns), note, note - self.config.root,
+                     velocity_gain(velocity, self.config.velocity))]
 
     def _note_off(self, channel: int, note: int, at_ns: int) -> list:
         gate = self.gate_of(channel, note)
@@ -226,10 +226,10 @@ class MidiMap:
         if (channel, note) not in held:
             return []  # a note-off for a note this module never saw start
         held.discard((channel, note))
-        return [] if held else [Note(gate, False, at_ns, note, note - self.config.root)]
+        return [] if held else [Note(GateEdge(gate, False, at_ns), note, note - self.config.root)]
 
     def all_notes_off(self, at_ns: int) -> list:
-        actions = [Note(gate, False, at_ns) for gate, held in self.held.items() if held]
+        actions = [Note(GateEdge(gate, False, at_ns)) for gate, held in self.held.items() if held]
         for held in self.held.values():
             held.clear()
         return actions

@@ -30,20 +30,20 @@ from typing import Callable
 import numpy as np
 
 from .. import descriptors as D
+from ..hal.gates import JACKS, Gate
 from ..sounds.morph import morph
-from .controls import RenderRequest, modulate, settle, transpose
+from .controls import RenderRequest, modulate, transpose
 from .renderers import BuffersBusy, Renderer
 
 log = logging.getLogger(__name__)
-GATES = (1, 2)
 BUSY_RETRY_S = 0.005
 NOTE_CACHE = 6  # notes (gate, pitch) kept rendered besides the two gates' own impacts
 NOTE_QUEUE = 8  # new notes waiting for their render
 
 
-def impact_trajectory(gate: int, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
+def impact_trajectory(gate: Gate, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
     a = sounds(request.sound_a)
-    traj = a if gate == 1 else morph(a, sounds(request.sound_b), request.morph)
+    traj = a if gate == Gate.IMPACT else morph(a, sounds(request.sound_b), request.morph)
     return modulate(traj, request.shifts)
 
 
@@ -58,9 +58,9 @@ def _count_unused_refs() -> int:
 _UNUSED_REFS = _count_unused_refs()
 
 
-def depends_on(gate: int, request: RenderRequest) -> tuple:
+def depends_on(gate: Gate, request: RenderRequest) -> tuple:
     """The part of the request a gate's impact depends on: gate 1 ignores B and the morph."""
-    return (request.sound_a, request.shifts) if gate == 1 else (request.sound_a, request.sound_b, request.morph,
+    return (request.sound_a, request.shifts) if gate == Gate.IMPACT else (request.sound_a, request.sound_b, request.morph,
                                                                    request.shifts)
 
 
@@ -71,13 +71,12 @@ class PreRenderer:
     def __init__(self, renderer: Renderer, request: Callable[[], RenderRequest],
                  sounds: Callable[[str], D.Trajectory]):
         self.renderer, self._request, self._sounds = renderer, request, sounds
-        self.ready: dict[int, np.ndarray | None] = {g: None for g in GATES}  # what a gate plays now
-        self.rendered: dict[int, tuple | None] = {g: None for g in GATES}  # what each ready impact depends on
-        self.last_gate = 1
+        self.ready: dict[int, np.ndarray | None] = {g: None for g in JACKS}  # what a gate plays now
+        self.rendered: dict[int, tuple | None] = {g: None for g in JACKS}  # what each ready impact depends on
+        self.last_gate = Gate.IMPACT
         self.renders = 0
         self.error: str | None = None  # the last render failure, for the log and the screen
         self._kept: list[np.ndarray] = []
-        self._settled: RenderRequest | None = None
         self._audition: tuple[str, Callable[[np.ndarray], None]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -101,7 +100,17 @@ class PreRenderer:
         self._audition = (name, play)
         self._wake.set()
 
-    def note(self, gate: int, semitones: int, play: Callable[[np.ndarray], None]) -> bool:
+    def fired(self, gate: Gate):
+        """The impact gate `gate` plays now (None before its first render); that gate is then
+        rendered first on the next change (any thread, no lock: one reference read)."""
+        self.last_gate = gate
+        return self.ready[gate]
+
+    def pending(self) -> bool:
+        request = self._request()
+        return any(self.rendered[g] != depends_on(g, request) for g in JACKS) or bool(self._note_jobs)
+
+    def note(self, gate: Gate, semitones: int, play: Callable[[np.ndarray], None]) -> bool:
         """Play `gate`'s impact `semitones` higher: ``play(buffer)`` now if it is rendered (True),
         else on the worker once its head is (False). Any thread but the audio callback."""
         if semitones == 0:
@@ -123,9 +132,6 @@ class PreRenderer:
         self._wake.set()
         return False
 
-    def pending(self) -> bool:
-        request = settle(self._settled, self._request())
-        return any(self.rendered[g] != depends_on(g, request) for g in GATES) or bool(self._note_jobs)
 
     def update(self, interruptible: bool = False) -> int:
         """Render whatever is stale, newest state first; returns how many impacts were rendered.
@@ -134,17 +140,17 @@ class PreRenderer:
         if self._audition is not None:
             (name, play), self._audition = self._audition, None
             done += self._render_audition(name, play)
-        order = (self.last_gate, 3 - self.last_gate)
+        order = sorted(JACKS, key=lambda g: g != self.last_gate)  # the gate fired last first
         for gate in order:
-            request = self._settled = settle(self._settled, self._request())
+            request = self._request()
             key = depends_on(gate, request)
             if self.rendered[gate] == key:
                 continue
-            needs = (request.sound_a, request.morph, request.sound_b) if gate == 2 else (request.sound_a,)
+            needs = (request.sound_a, request.morph, request.sound_b) if gate == Gate.MORPH else (request.sound_a,)
             try:
                 self._render(gate, impact_trajectory(gate, request, self._sounds))
             except Exception as exc:  # a bad sound or a model fault: keep playing the last good render
-                message = f"cannot render gate {gate} ({', '.join(map(str, needs))}): {exc}"
+                message = f"cannot render gate {int(gate)} ({', '.join(map(str, needs))}): {exc}"
                 if message != self.error:
                     log.error(message)
                 self.error = message
@@ -159,11 +165,11 @@ class PreRenderer:
         return done
 
     # -- notes ------------------------------------------------------------------------------------
-    def _note_key(self, gate: int, semitones: int) -> tuple:
-        return depends_on(gate, transpose(settle(self._settled, self._request()), semitones))
+    def _note_key(self, gate: Gate, semitones: int) -> tuple:
+        return depends_on(gate, transpose(self._request(), semitones))
 
-    def _render_note(self, gate: int, semitones: int, play: Callable[[np.ndarray], None] | None) -> bool:
-        request = transpose(settle(self._settled, self._request()), semitones)
+    def _render_note(self, gate: Gate, semitones: int, play: Callable[[np.ndarray], None] | None) -> bool:
+        request = transpose(self._request(), semitones)
         key = depends_on(gate, request)
         done = []
 
@@ -176,7 +182,7 @@ class PreRenderer:
         try:
             self._render_with(impact_trajectory(gate, request, self._sounds), publish)
         except Exception as exc:  # as for a gate: keep playing, say why once
-            message = f"cannot render a note {semitones:+d} semitones on gate {gate}: {exc}"
+            message = f"cannot render a note {semitones:+d} semitones on gate {int(gate)}: {exc}"
             if message != self.error:
                 log.error(message)
             self.error = message
@@ -220,10 +226,10 @@ class PreRenderer:
         return done
 
     def _render_audition(self, name: str, play: Callable[[np.ndarray], None]) -> int:
-        request = settle(self._settled, self._request())
+        request = self._request()
         try:
-            self._render(0, modulate(self._sounds(name), request.shifts))
-            buffer = self.ready.pop(0)  # 0: no gate's; published only to be kept until played out
+            self._render(Gate.AUDITION, modulate(self._sounds(name), request.shifts))
+            buffer = self.ready.pop(Gate.AUDITION)  # no jack's; published only to be kept until played out
         except Exception as exc:
             self.error = f"cannot audition {name}: {exc}"
             log.error(self.error)
@@ -231,7 +237,7 @@ class PreRenderer:
         play(buffer)
         return 1
 
-    def _render(self, gate: int, traj: D.Trajectory) -> None:
+    def _render(self, gate: Gate, traj: D.Trajectory) -> None:
         def publish(buffer: np.ndarray) -> None:
             self._kept.append(buffer)
             self.ready[gate] = buffer  # the swap a gate sees
@@ -287,9 +293,9 @@ class PreRenderer:
         """Block until both gates have an impact for the current state (start-up, tests)."""
         deadline = time.monotonic() + timeout
         with self.published:
-            while self.pending() or any(self.ready[g] is None for g in GATES):
+            while self.pending() or any(self.ready[g] is None for g in JACKS):
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.error and all(self.ready[g] is None for g in GATES)):
+                if left <= 0 or (self.error and all(self.ready[g] is None for g in JACKS)):
                     return False
                 self.published.wait(min(left, 0.05))
         return True

@@ -21,7 +21,6 @@ gate keeps its last good impact.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -30,6 +29,7 @@ import subprocess
 import sys
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
+from dataclasses import replace
 from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy as np
 from .. import descriptors as D
 from ..errors import NeurorackError
 from .cpus import pin_process
+from .render_messages import ChildJob, Done, Failed, Head, Ready, Render, RendererInfo, Stop
 from .renderers import BuffersBusy, Publish
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class RenderProcess:
         self.slab_samples = int(slab_seconds * sample_rate)
         self.n_slabs, self.nice = slabs, nice
         self.cpus = sorted(cpus) if cpus else []  # the cores the child may run on (engine/cpus.py); []: any
-        self.info: dict = {}
+        self.info = RendererInfo("starting", "", 0, where="render process")
         self.restarts = 0
         self._shm: SharedMemory | None = None
         self._slabs: np.ndarray | None = None
@@ -81,9 +82,9 @@ class RenderProcess:
         # A plain `python -m` child, not multiprocessing's spawn: spawn re-imports the caller's main
         # module in the child, which would start a second module from any unguarded script.
         parent, child = mp.Pipe()
-        job = {"shm": self._shm.name, "slabs": self.n_slabs, "slab_samples": self.slab_samples,
-               "sample_rate": self.sample_rate, "nice": self.nice, "cpus": self.cpus, **self.options}
-        command = [sys.executable, "-m", __name__, str(child.fileno()), json.dumps(job)]
+        job = ChildJob(self._shm.name, self.n_slabs, self.slab_samples, self.sample_rate, self.nice, tuple(self.cpus),
+                       **self.options)
+        command = [sys.executable, "-m", __name__, str(child.fileno()), job.to_json()]
         # numpy's BLAS and ONNX Runtime's OpenMP start a thread per core unless told: on the
         # small matrices of one impact a pool is several times slower, and it would take the
         # audio process's core.
@@ -96,18 +97,19 @@ class RenderProcess:
             self._kill()
             raise NeurorackError(f"the render process did not load the model within {START_TIMEOUT_S:.0f} s")
         try:
-            kind, _, value = parent.recv()
+            message = parent.recv()
         except (EOFError, OSError):
             code = self._process.wait(5)
             raise NeurorackError(f"the render process exited while starting (exit code {code})") from None
-        if kind == "error":
+        if isinstance(message, Failed):
             self._process.wait(5)
-            raise NeurorackError(value)
-        self.info = {"where": f"render process {self._process.pid}", "pid": self._process.pid, **value}
+            raise NeurorackError(message.reason)
+        pid = self._process.pid
+        self.info = replace(message.info, where=f"render process {pid}", pid=pid)
         if not self.restarts:
-            for line in value.get("passed_over", []):
+            for line in self.info.passed_over:
                 log.info("inference backend %s", line)
-            log.info("inference backend: %s (%s)", value["backend"], value["model"])
+            log.info("inference backend: %s (%s)", self.info.backend, self.info.model)
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -123,7 +125,7 @@ class RenderProcess:
     def stop(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.send(("stop",))
+                self._conn.send(Stop())
             except (OSError, BrokenPipeError):
                 pass
             if self._process is not None:
@@ -152,21 +154,21 @@ class RenderProcess:
         self._job += 1
         published = False
         try:
-            self._conn.send(("render", self._job, slab, traj.curves, traj.timbre))
+            self._conn.send(Render(self._job, slab, traj.curves, traj.timbre))
             while True:
                 if not self._conn.poll(RENDER_TIMEOUT_S):
                     self._restart(f"a render took longer than {RENDER_TIMEOUT_S:.0f} s")
                     raise NeurorackError("the render process hung and was started again")
-                kind, job, value = self._conn.recv()
-                if job != self._job:
+                message = self._conn.recv()
+                if message.job != self._job:
                     continue  # the answer to a render that failed earlier
-                if kind == "head":
-                    publish(self._slabs[slab, :value])
+                if isinstance(message, Head):
+                    publish(self._slabs[slab, :message.frames])
                     published = True
-                elif kind == "done":
+                elif isinstance(message, Done):
                     return
                 else:
-                    raise NeurorackError(value)
+                    raise NeurorackError(message.reason)
         except (EOFError, OSError):
             code = self._process.poll() if self._process is not None else None
             self._restart(f"the render process died (exit code {code})")
@@ -198,56 +200,51 @@ class RenderProcess:
         return D.Trajectory(curves, traj.timbre)
 
 
-def serve(conn, shm_name: str, n_slabs: int, slab_samples: int, sample_rate: int, nice: int, options: dict,
-          cpus=()) -> None:
+def serve(conn, job: ChildJob) -> None:
     """The child's main: load the model, then render what the parent asks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent stops us
-    pin_process(set(cpus))  # before torch starts its threads (they inherit it); numpy's exist already
+    pin_process(set(job.cpus))  # before torch starts its threads (they inherit it); numpy's exist already
     try:
-        os.nice(nice)  # below the audio process: its threads hand the GIL to the callback
+        os.nice(job.nice)  # below the audio process: its threads hand the GIL to the callback
     except OSError:
         pass
     try:
         from ..model.generator import load_model
 
-        generator = load_model(options["model"], backend=options["backend"], threads=options["threads"], trace=False)
-        shm = SharedMemory(name=shm_name)
+        generator = load_model(job.model, backend=job.backend, threads=job.threads, trace=False)
+        shm = SharedMemory(name=job.shm)
         # The parent owns the block and unlinks it. Our own resource tracker would unlink it when
         # this process ends (a restart would pull the slabs from under the parent): forget it.
         resource_tracker.unregister(shm._name, "shared_memory")
-        slabs = np.ndarray((n_slabs, slab_samples), np.float32, buffer=shm.buf)
+        slabs = np.ndarray((job.slabs, job.slab_samples), np.float32, buffer=shm.buf)
         warm = D.Trajectory(np.full((30, len(D.NAMES)), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
-        generator.render_into(warm, slabs[0], sample_rate)  # first-call costs paid here, not on a gate
+        generator.render_into(warm, slabs[0], job.sample_rate)  # first-call costs paid here, not on a gate
         # torch's objects make a full collection take ~45 ms, which would delay a render: they
         # live as long as the process, so the collector stops looking at them.
         gc.collect()
         gc.freeze()
     except Exception as exc:  # the parent shows this line and exits
-        conn.send(("error", 0, f"cannot load the model: {exc}"))
+        conn.send(Failed(0, f"cannot load the model: {exc}"))
         return
-    conn.send(("ready", 0, {"backend": generator.backend.name, "model": str(generator.path), "meta": generator.meta,
-                            "parameters": generator.n_parameters, "passed_over": generator.backend.passed_over}))
+    conn.send(Ready(RendererInfo.of(generator)))
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        if message[0] == "stop":
+        if isinstance(message, Stop):
             return
-        _, job, slab, curves, timbre = message
         try:
-            generator.render_into(D.Trajectory(curves, timbre), slabs[slab], sample_rate,
-                                  on_head=lambda n: conn.send(("head", job, n)))
-            conn.send(("done", job, 0))
+            generator.render_into(D.Trajectory(message.curves, message.timbre), slabs[message.slab], job.sample_rate,
+                                  on_head=lambda n: conn.send(Head(message.job, n)))
+            conn.send(Done(message.job))
         except Exception as exc:
-            conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
+            conn.send(Failed(message.job, f"{type(exc).__name__}: {exc}"))
 
 
 def main(argv: list[str]) -> None:
     fd, job = argv
-    job = json.loads(job)
-    serve(Connection(int(fd)), job["shm"], job["slabs"], job["slab_samples"], job["sample_rate"], job["nice"],
-          {"model": job["model"], "backend": job["backend"], "threads": job["threads"]}, job["cpus"])
+    serve(Connection(int(fd)), ChildJob.from_json(job))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,14 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .. import descriptors as D
+from .render_messages import RendererInfo
 
 Publish = Callable[[np.ndarray], None]
 
 
 class Renderer(Protocol):
+    info: RendererInfo
+
     def render(self, traj: D.Trajectory, publish: Publish) -> None: ...
 
     def release(self, buffer: np.ndarray) -> None: ...
@@ -34,6 +37,8 @@ class BuffersBusy(Exception):
 
 class FunctionRenderer:
     """>>> FunctionRenderer(lambda traj: np.zeros(480, np.float32))"""
+
+    info = RendererInfo("function", "", 0)
 
     def __init__(self, render: Callable[[D.Trajectory], np.ndarray]):
         self._render = render
@@ -53,9 +58,7 @@ class LocalRenderer:
 
     def __init__(self, generator, sample_rate: int = 48000):
         self.generator, self.sample_rate = generator, sample_rate
-        self.info = {"where": "in process", "backend": generator.backend.name, "model": str(generator.path),
-                     "meta": generator.meta, "parameters": generator.n_parameters,
-                     "passed_over": generator.backend.passed_over}
+        self.info = RendererInfo.of(generator)
 
     def render(self, traj: D.Trajectory, publish: Publish) -> None:
         out = np.empty(self.generator.n_samples(traj, self.sample_rate), np.float32)

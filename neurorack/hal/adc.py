@@ -101,14 +101,17 @@ class ADS1x15:
         self.full_scale, self.rate = full_scale, rate
         self._rate_bits = rates[rate]
         self.timeout_s = timeout_s
-        self.continuous_channel: int | None = None
 
-    def config(self, channel: int, single_shot: bool = True) -> int:
-        """The 16-bit config word for a single-ended conversion of `channel`."""
+    def config(self, channel: int) -> int:
+        """The 16-bit config word for a single-shot, single-ended conversion of `channel`.
+
+        Single-shot only: the poller reads every CV channel in turn, and the multiplexer must
+        settle and convert anew after each switch whichever mode the chip is in; continuous
+        mode would save I2C time only on a board with a single channel."""
         if not 0 <= channel < self.CHANNELS:
             raise ValueError(f"channel {channel} outside 0..3")
         word = ((0b100 | channel) << 12) | (PGA_FULL_SCALE[self.full_scale] << 9) | (self._rate_bits << 5) | COMP_DISABLE
-        return word | (OS_START | MODE_SINGLE if single_shot else 0)
+        return word | OS_START | MODE_SINGLE
 
     def _write(self, register: int, word: int) -> None:
         try:
@@ -134,7 +137,6 @@ class ADS1x15:
 
     def read_volts(self, channel: int) -> float:
         """Single-shot conversion (the chip sleeps between conversions)."""
-        self.continuous_channel = None
         self._write(REG_CONFIG, self.config(channel))
         deadline = time.monotonic() + self.timeout_s
         time.sleep(1.0 / self.rate)  # one conversion period, then poll
@@ -142,14 +144,4 @@ class ADS1x15:
             if time.monotonic() > deadline:
                 raise AdcError(f"ADS1x15 conversion did not finish within {self.timeout_s * 1000:.0f} ms")
             time.sleep(0.0002)
-        return self._code_to_volts(self._read(REG_CONVERSION))
-
-    def start_continuous(self, channel: int) -> None:
-        self._write(REG_CONFIG, self.config(channel, single_shot=False))
-        self.continuous_channel = channel
-
-    def read_continuous(self) -> float:
-        """The latest conversion of the channel given to start_continuous."""
-        if self.continuous_channel is None:
-            raise AdcError("continuous mode was not started")
         return self._code_to_volts(self._read(REG_CONVERSION))

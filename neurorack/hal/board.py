@@ -2,9 +2,10 @@
 
 Everything comes from the profile; the bus objects can be handed in (tests pass chip emulators,
 so the real drivers run). The poller reads each CV channel ``poll_hz`` times a second, turns
-ADC volts into calibrated module volts and tells the sink when a value moved by more than
-``CV_STEP`` (ADC noise below that would only wake the renderer). An ADC that fails or answers
-garbage is reported once; its inputs keep their last good value, and the poller keeps trying.
+ADC volts into calibrated module volts (``CvBank``: the calibration's one owner, the one
+deadband) and tells the sink when a value moved. An ADC that fails or answers garbage is
+reported once; its inputs keep their last good value, and the poller keeps trying. A GPIO gate
+reaches the sink as a ``GateEdge`` stamped by the pin layer at the edge.
 
     board = HardwareBoard(load_profile("pi-mcp3208"), sink, calibration=settings.calibration)
     board.start()
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+import time
 
 from ..errors import NeurorackError
 from .adc import ADS1x15, MCP3x08, AdcError
-from .cv import Calibration, CvInput
-from .gpio import GateInput, PushButton, RotaryEncoder, open_gpio
+from .cv import Calibration, CvBank, CvInput
+from .gates import Gate, GateEdge
+from .gpio import GateInput, Pins, PushButton, RotaryEncoder, open_pins
 from .profile import AdcGateSpec, BoardProfile
 from .sim import ControlSink
 
 log = logging.getLogger(__name__)
-CV_STEP = 0.002  # volts; a 12-bit ADC over 10 V steps 2.4 mV
 
 
 def open_adc(adc: dict, bus=None):
@@ -72,43 +73,52 @@ class SchmittGate:
 
 class HardwareBoard:
     def __init__(self, profile: BoardProfile, sink: ControlSink, calibration: dict[int, Calibration] | None = None,
-                 gpio=None, adc_bus=None, poll_hz: float | None = None):
+                 pins: Pins | None = None, adc_bus=None, poll_hz: float | None = None, jacks: bool = True):
+        """`jacks` False: the CVs only, no GPIO claimed (`neurorack calibrate`, beside a running module)."""
         self.profile, self.sink = profile, sink
-        calibration = calibration or {}
-        self.cv_inputs = [CvInput(c.number, c.channel, c.gain, c.offset, c.range,
-                                  calibration.get(c.number, Calibration())) for c in profile.cv]
+        self.cvs = CvBank((CvInput(c.number, c.channel, c.gain, c.offset, c.range) for c in profile.cv), calibration)
         self.adc = open_adc(profile.adc, adc_bus)
         self.poll_hz = float(poll_hz or profile.adc.get("poll_hz", 500))
         self.schmitt = [SchmittGate(spec) for spec in profile.adc_gates.values()]
-        self.gpio = gpio if gpio is not None else open_gpio(profile.gpio)
-        self.gate_inputs = [GateInput(self.gpio, pin, number, lambda e: sink.gate(e.gate, e.on))
-                            for number, pin in profile.gates.items()]
-        enc = profile.encoder
-        self.encoder = RotaryEncoder(self.gpio, enc["a"], enc["b"], sink.encoder) if "a" in enc and "b" in enc else None
-        self.button = PushButton(self.gpio, enc["button"], sink.button) if "button" in enc else None
-        self.last_volts: dict[int, float] = {}
+        self.gate_inputs, self.encoder, self.button = [], None, None
+        if jacks:
+            self.pins = pins if pins is not None else open_pins(profile.gpio)
+            self.gate_inputs = [GateInput(self.pins, pin, Gate(number), sink.gate)
+                                for number, pin in profile.gates.items()]
+            enc = profile.encoder
+            if "a" in enc and "b" in enc:
+                self.encoder = RotaryEncoder(self.pins, enc["a"], enc["b"], sink.encoder)
+            if "button" in enc:
+                self.button = PushButton(self.pins, enc["button"], sink.button)
         self.adc_errors = 0
         self.adc_problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def set_calibration(self, number: int, calibration: Calibration) -> None:
-        """CV input `number` reads through `calibration` from the next poll on."""
-        self.cv_inputs = [replace(cv, calibration=calibration) if cv.number == number else cv
-                          for cv in self.cv_inputs]
+        self.cvs.set_calibration(number, calibration)
+
+    def raw_volts(self, number: int) -> float:
+        """CV `number` at the last poll, before calibration."""
+        return self.cvs.raw_volts(number)
+
+    @property
+    def dropped_gates(self) -> int:
+        """Rising gates dropped by the debounce (a bouncing contact, a gate storm)."""
+        return sum(g.dropped for g in self.gate_inputs)
 
     def poll_once(self) -> None:
         """Read every CV and ADC gate once and pass on what changed (the poller's loop body)."""
         try:
-            for cv in self.cv_inputs:
-                volts = cv.to_volts(self.adc.read_volts(cv.channel))
-                if abs(volts - self.last_volts.get(cv.number, float("inf"))) >= CV_STEP:
-                    self.last_volts[cv.number] = volts
+            for cv in self.cvs.inputs.values():
+                volts = self.cvs.read(cv.number, self.adc.read_volts(cv.channel))
+                if volts is not None:
                     self.sink.cv(cv.number, volts)
             for gate in self.schmitt:
+                at = time.monotonic_ns()
                 edge = gate.update(self.adc.read_volts(gate.spec.channel))
                 if edge is not None:
-                    self.sink.gate(gate.spec.number, edge)
+                    self.sink.gate(GateEdge(Gate(gate.spec.number), edge, at))
         except AdcError as exc:
             self.adc_errors += 1
             if self.adc_problem != str(exc):
@@ -131,5 +141,6 @@ class HardwareBoard:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
-        for gate in self.gate_inputs:
-            gate.close()
+        for part in (*self.gate_inputs, self.encoder, self.button):
+            if part is not None:
+                part.close()

@@ -13,6 +13,17 @@ from ..errors import NeurorackError
 GREYSCALE = {"ssd1322"}  # 4-bit grey; the others are 1-bit
 
 
+def simulated_screen(spec: dict | None = None):
+    """luma's dummy device (a real luma device that keeps the image) shaped as the profile's
+    display: the sim board's screen, the virtual panel's and the screenshots'."""
+    from luma.core.device import dummy
+
+    spec = spec or {}
+    driver = spec.get("driver", "sh1106")
+    return dummy(width=int(spec.get("width", 128)), height=int(spec.get("height", 64)),
+                 mode="RGB" if driver in GREYSCALE else "1")
+
+
 def open_display(spec: dict, serial=None):
     """A luma device for the profile's display spec, or None when it has none (driver "none").
 
@@ -23,9 +34,7 @@ def open_display(spec: dict, serial=None):
     width, height = int(spec.get("width", 128)), int(spec.get("height", 64))
     interface = spec.get("interface", "i2c")
     if interface == "emulated" and serial is None:
-        from luma.core.device import dummy
-
-        return dummy(width=width, height=height, mode="RGB" if driver in GREYSCALE else "1")
+        return simulated_screen(spec)
     try:
         from luma.oled import device as oled
     except ImportError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..assets import asset_dir
 from ..errors import NeurorackError
 from .cv import RANGES, CvInput
+from .gates import JACKS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -162,8 +163,9 @@ def _parse_profile(data: dict, source: str) -> BoardProfile:
     gates, adc_gates = {}, {}
     for entry in data.get("gate", []):
         number = entry.get("input")
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 64:
-            fail(f"gate input number {number!r} is not 1..64")
+        if isinstance(number, bool) or not isinstance(number, int) or number not in JACKS:
+            fail(f"gate input number {number!r} is not {' or '.join(str(int(g)) for g in JACKS)} "
+                 f"(gate 1 fires an impact, gate 2 the morph)")
         if number in gates or number in adc_gates:
             fail(f"gate {number} is defined twice")
         if "channel" in entry:  # a gate on an ADC channel, with Schmitt thresholds

@@ -19,13 +19,14 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable
 
 from ..errors import NeurorackError
 from ..logs import warn
-from .cv import RANGES, CvInput
+from .cv import RANGES, CvBank
+from .gates import Gate, GateEdge
 from .profile import BoardProfile
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,15 @@ MAX_EVENTS_BYTES = 64 << 20
 KEYS = {"gate": ("on",), "cv": ("volts",), "encoder": (), "button": ()}  # besides "t" and the kind
 
 
-class ControlSink(Protocol):
-    """What a board drives. Volts are module volts, already calibrated and clamped."""
+@dataclass(frozen=True)
+class ControlSink:
+    """What a board drives: the engine's gates and CVs, the menus' encoder and button. Volts
+    are module volts, already calibrated and clamped by the board."""
 
-    def gate(self, number: int, on: bool, frame: int | None = None, at_ns: int | None = None) -> None: ...
-    def cv(self, number: int, volts: float) -> None: ...
-    def encoder(self, steps: int) -> None: ...
-    def button(self, kind: str) -> None: ...
+    gate: Callable[[GateEdge], None]
+    cv: Callable[[int, float], None]
+    encoder: Callable[[int], None]
+    button: Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -122,44 +125,50 @@ def load_events(path) -> list[SimEvent]:
 
 class SimBoard:
     """Turns OSC messages and file events into sink calls, through the profile's CV inputs
-    (range and calibration), exactly as the hardware board does with ADC readings."""
+    (range, calibration and deadband: ``CvBank``), exactly as the hardware board does with ADC
+    readings."""
 
     def __init__(self, profile: BoardProfile, sink: ControlSink, calibration: dict | None = None):
         self.profile, self.sink = profile, sink
-        self.cv_inputs: dict[int, CvInput] = {c.number: c for c in profile.cv}
-        for number, c in (calibration or {}).items():
-            self.set_calibration(number, c)
+        self.cvs = CvBank(profile.cv, calibration)
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def set_calibration(self, number: int, calibration) -> None:
-        """CV input `number` reads through `calibration` from now on."""
-        if number in self.cv_inputs:
-            self.cv_inputs[number] = replace(self.cv_inputs[number], calibration=calibration)
+        self.cvs.set_calibration(number, calibration)
 
-    def apply(self, event: SimEvent, frame: int | None = None, at_ns: int | None = None) -> None:
-        """Deliver one event to the sink (the offline renderer passes the gate's exact frame;
-        OSC, the moment its packet arrived)."""
+    def raw_volts(self, number: int) -> float:
+        """CV `number` as last given, before calibration."""
+        return self.cvs.raw_volts(number)
+
+    def apply(self, event: SimEvent, at_ns: int | None = None) -> None:
+        """Deliver one event to the sink. A gate's moment is `at_ns` (an OSC packet's arrival;
+        offline, the event's own time), or now."""
         if event.kind == "gate":
             if event.number not in self.profile.gates:
                 return warn(log, "unknown-gate", "no gate input %d on board %s", event.number, self.profile.name)
-            self.sink.gate(event.number, bool(event.value), frame, at_ns)
+            gate, on = Gate(event.number), bool(event.value)
+            self.sink.gate(GateEdge(gate, on) if at_ns is None else GateEdge(gate, on, at_ns))
         elif event.kind == "cv":
-            cv = self.cv_inputs.get(event.number)
+            cv = self.cvs.inputs.get(event.number)
             if cv is None:
                 return warn(log, "unknown-cv", "no CV input %d on board %s", event.number, self.profile.name)
             volts = float(event.value)
-            if not math.isfinite(volts):
-                return warn(log, "bad-value", "CV %d: ignoring a value that is not a number", event.number)
             low, high = RANGES[cv.range]
-            if not low <= volts <= high:
+            if math.isfinite(volts) and not low <= volts <= high:
                 warn(log, "cv-range", "CV %d: %g V is outside %g..%g V; clamped", event.number, volts, low, high)
-            self.sink.cv(event.number, cv.to_volts(volts))
+            volts = self.cvs.read(event.number, volts)
+            if volts is not None:
+                self.sink.cv(event.number, volts)
         elif event.kind == "encoder":
             self.sink.encoder(int(event.value))
         elif event.kind == "button":
             self.sink.button(str(event.value))
+
+    def apply_offline(self, event: SimEvent) -> None:
+        """An events file's event at its own time (an offline render, a screen tour)."""
+        self.apply(event, at_ns=round(event.t * 1e9) if event.kind == "gate" else None)
 
     # -- OSC ------------------------------------------------------------------------------------
     def start_osc(self, port: int = 9000) -> int:
@@ -193,22 +202,24 @@ class SimBoard:
         warn(log, "osc-argument", "OSC %.40s: expected one number argument, got %.60r", address, list(args))
         return None
 
-    def _numbered(self, kind: str, address: str, args) -> None:
+    def _input_number(self, address: str) -> int | None:
         """/gate/N and /cv/N: the input number is the address's last part."""
-        value = self._value(address, args)
         part = address.rsplit("/", 1)[1]
-        if not (part.isascii() and part.isdigit() and len(part) <= 3):
-            return warn(log, "osc-address", "OSC %.40s: the input number must be an integer", address)
-        number = int(part)
-        if value is not None:
-            self.apply(SimEvent(0.0, kind, number, value != 0 if kind == "gate" else value),
-                       at_ns=self._server.arrival_ns if self._server is not None else None)
+        if part.isascii() and part.isdigit() and len(part) <= 3:
+            return int(part)
+        warn(log, "osc-address", "OSC %.40s: the input number must be an integer", address)
+        return None
 
     def _osc_gate(self, address, *args):
-        self._numbered("gate", address, args)
+        # The OSC thread's whole gate path: this handler, apply, Engine.gate, GateRing.push.
+        value, number = self._value(address, args), self._input_number(address)
+        if value is not None and number is not None:
+            self.apply(SimEvent(0.0, "gate", number, value != 0), at_ns=self._server.arrival_ns)
 
     def _osc_cv(self, address, *args):
-        self._numbered("cv", address, args)
+        value, number = self._value(address, args), self._input_number(address)
+        if value is not None and number is not None:
+            self.apply(SimEvent(0.0, "cv", number, value))
 
     def _osc_encoder(self, address, *args):
         steps = self._value(address, args)

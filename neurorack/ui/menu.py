@@ -5,6 +5,9 @@ on its own thread. Both go through ``Ui``'s lock, which nothing on the audio pat
 A screen action that fails puts its error on screen; a press or a long press returns to the
 screen before.
 
+The module hands the UI itself: screens read ``module.view()`` (ui/view.py), taken once per
+frame as ``ui.view``, and act only through the module's methods. Nothing here imports the module.
+
 >>> ui = Ui(module)
 >>> ui.press(); ui.turn(1); ui.press()      # menu, second item, enter
 >>> ui.render(device)                        # draw the current screen on a luma device
@@ -26,7 +29,9 @@ else:  # pragma: no cover - Python 3.10 (JetPack 6)
 from ..errors import NeurorackError
 from ..model.paths import installed_models
 from .paint import Painter, ui_dir
+from ..hal.gates import JACKS
 from .screens import SCREENS, ErrorScreen, HomeScreen, Screen
+from .view import ModuleView
 
 log = logging.getLogger(__name__)
 BADGE_HOLD_S = 10.0  # an xrun badge stays this long after the last xrun
@@ -69,8 +74,14 @@ class Ui:
         self.lock = threading.RLock()
         self.changes = 0  # bumps on every control: the display loop redraws at once
         self.last_gate_at: dict[int, float] = {}
-        self._gate_counts = [0, 0, 0]
+        self._gate_counts: dict[int, int] = {}
         self._xruns_seen, self._xrun_at = 0, -BADGE_HOLD_S
+        self._view: ModuleView | None = None
+
+    @property
+    def view(self) -> ModuleView:
+        """The module as this frame (or this action) sees it."""
+        return self._view if self._view is not None else self.module.view()
 
     @property
     def screen(self) -> Screen:
@@ -96,6 +107,10 @@ class Ui:
     def long_press(self) -> None:
         self._act(lambda s: s.back(self))
 
+    def button(self, kind: str) -> None:
+        """The encoder's button: "press" or "long" (a board's sink)."""
+        self.long_press() if kind == "long" else self.press()
+
     def _act(self, action) -> None:
         with self.lock:
             try:
@@ -107,26 +122,31 @@ class Ui:
 
     # -- drawing (display thread) ---------------------------------------------------------------
     def badge(self) -> str:
-        """A short problem marker for the home screen: render or audio errors, recent xruns."""
-        status = self.module.problems()
-        if status.get("error"):
+        """A short problem marker for the home screen: a problem now (render, audio, ADC,
+        display), or xruns in the last few seconds."""
+        view = self.view
+        if view.error:
             return "ERR"
-        if status.get("xruns", 0) > self._xruns_seen:
-            self._xruns_seen, self._xrun_at = status["xruns"], time.monotonic()
+        if view.xruns > self._xruns_seen:
+            self._xruns_seen, self._xrun_at = view.xruns, time.monotonic()
         return "XRUN" if time.monotonic() - self._xrun_at < BADGE_HOLD_S else ""
 
-    def _watch_gates(self) -> None:
+    def _watch_gates(self, view: ModuleView) -> None:
         now = time.monotonic()
-        for gate in (1, 2):
-            count = int(self.module.engine.gates[gate])
-            if count != self._gate_counts[gate]:
+        for gate in JACKS:
+            count = view.gate_counts[gate]
+            if count != self._gate_counts.get(gate, 0):
                 self._gate_counts[gate] = count
                 self.last_gate_at[gate] = now
 
     def draw(self, draw, size: tuple[int, int]) -> None:
         with self.lock:
-            self._watch_gates()
-            self.screen.draw(Painter(draw, size), self)
+            self._view = self.module.view()
+            try:
+                self._watch_gates(self._view)
+                self.screen.draw(Painter(draw, size), self)
+            finally:
+                self._view = None
 
     def frame(self, device):
         """The current screen as a PIL image in the device's mode and size."""
@@ -151,6 +171,7 @@ class DisplayLoop:
         self.frames = 0  # frames drawn
         self.sent = 0  # frames sent to the panel: only what changed, and every `refresh_s` regardless
         self.problem: str | None = None
+        self.errors = 0  # frames the panel did not take
         self._shown: bytes | None = None
         self._shown_at = 0.0
         self._stop = threading.Event()
@@ -168,6 +189,7 @@ class DisplayLoop:
                 self._shown, self._shown_at = data, now
                 self.sent += 1
         except OSError as exc:  # the bus stopped answering (a loose cable, a dead panel)
+            self.errors += 1
             if self.problem is None:
                 log.error("display stopped answering (%s); the module keeps playing", exc)
             self.problem = str(exc)

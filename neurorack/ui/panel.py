@@ -3,8 +3,8 @@
 ``GET /`` is the page (ui/panel.html), ``GET /screen.png`` the screen as drawn now, ``GET /state``
 what the page's knobs and lamps need, ``POST /event`` one control, as a line of an events file
 without its time (``{"gate": 1, "on": true}``, ``{"cv": 2, "volts": 1.5}``, ``{"encoder": -1}``,
-``{"button": "press"}``). Events go to the board's ``apply``, the path OSC messages take, so the
-panel plays exactly what a patch cable would.
+``{"button": "press"}``). Events go to ``module.apply_event``, through the board, the path OSC
+messages take, so the panel plays exactly what a patch cable would.
 
 No other web page can drive it or read it: a request whose ``Host`` is not the panel's own
 address (DNS rebinding) or whose ``Origin``, when sent, is not the panel's own (a cross-site
@@ -19,7 +19,7 @@ the pairing code shown on the module's Status screen: open ``http://ADDRESS:PORT
 once and the browser keeps it (a cookie for that address only); scripts send it as the
 ``X-Neurorack-Pair`` header. Wrong codes are checked at most one a second.
 
->>> Panel(module, board, device).start(8080)      # then open http://127.0.0.1:8080/
+>>> Panel(module, device).start(8080)      # then open http://127.0.0.1:8080/
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import NeurorackError
 from ..hal.cv import RANGES
+from ..hal.gates import JACKS
 from ..hal.sim import EventsFileError, parse_event
 from ..logs import warn
 from .paint import ui_dir
@@ -79,9 +80,9 @@ def is_loopback(host: str) -> bool:
 
 
 class Panel:
-    def __init__(self, module, board, device=None, host: str = "127.0.0.1"):
-        self.module, self.board = module, board
-        self.device = device  # the display loop's device; None: the panel draws on its own
+    def __init__(self, module, device, host: str = "127.0.0.1"):
+        self.module = module
+        self.device = device  # the display loop's device, or a simulated screen of the panel's own
         self.host = host
         # Beyond localhost, a code to pair with (8 digits: typed on a phone, and one guess a second).
         self.pairing = None if is_loopback(host) else f"{secrets.randbelow(10 ** 8):08d}"
@@ -100,10 +101,6 @@ class Panel:
             at, png = self._screen
             if time.monotonic() - at < SCREEN_EVERY_S:
                 return png
-            if self.device is None:
-                from luma.core.device import dummy
-
-                self.device = dummy(width=128, height=64, mode="1")
             self.module.ui.render(self.device)  # draws the current state: a press shows at once
             image = self.device.image.convert("RGB")
             image = image.resize((image.width * SCALE, image.height * SCALE), 0)  # 0: nearest
@@ -113,16 +110,14 @@ class Panel:
             return self._screen[1]
 
     def state(self) -> dict:
-        engine = self.module.engine
-        volts = engine.snapshot().volts
-        return {"gates": [int(engine.gates[1]), int(engine.gates[2])], "screen": self.module.ui.path(),
-                "cv": [{"number": c.number, "range": RANGES[c.range], "volts": volts.get(c.number, 0.0)}
-                       for c in self.module.profile.cv]}
+        view = self.module.view()
+        return {"gates": [view.gate_counts[g] for g in JACKS], "screen": self.module.ui.path(),
+                "cv": [{"number": c.number, "range": RANGES[c.range], "volts": c.volts} for c in view.cvs]}
 
     def event(self, obj) -> None:
         if not isinstance(obj, dict):
             raise EventsFileError("panel event: expected a JSON object")
-        self.board.apply(parse_event({"t": 0.0, **obj}, "panel event"))
+        self.module.apply_event(parse_event({"t": 0.0, **obj}, "panel event"))
 
     # -- who may ask ----------------------------------------------------------------------------
     def host_allowed(self, header: str | None) -> bool:
@@ -295,7 +290,7 @@ class Panel:
             raise NeurorackError(f"cannot serve the panel on {self.host}:{port}: "
                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         self.port = self._server.server_address[1]
-        self.module.panel_pairing = self.pairing  # the Status screen shows it
+        self.module.show_pairing(self.pairing)  # on the Status screen
         threading.Thread(target=self._server.serve_forever, name="panel", daemon=True).start()
         return self
 

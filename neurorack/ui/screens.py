@@ -1,13 +1,15 @@
 """The screens. Each draws itself and answers the three controls: ``turn(ui, steps)``,
-``press(ui)``, ``back(ui)`` (a long press). They act on the module through ``ui.module``'s
-methods, never on the engine or the hardware directly.
+``press(ui)``, ``back(ui)`` (a long press). They read the module's immutable view
+(``ui.view``, ui/view.py) and act through ``ui.module``'s methods, never on the engine or the
+hardware directly.
 """
 from __future__ import annotations
 
 import time
 
 from ..engine.controls import TARGETS, CvAssignment
-from ..hal.cv import RANGES, Calibration
+from ..hal.cv import CALIBRATION_POINTS, RANGES, Calibration
+from ..hal.gates import JACKS
 from .paint import ON, TITLE_H, Painter, font
 
 GATE_FLASH_S = 0.15  # how long the gate marker stays lit after a trigger
@@ -61,25 +63,23 @@ class HomeScreen(Screen):
     name = "home"
 
     def draw(self, p: Painter, ui) -> None:
-        module, now = ui.module, time.monotonic()
-        state = module.engine.snapshot()
-        request = state.request()
+        view, now = ui.view, time.monotonic()
         meters_x = p.width - 34
         p.text((0, 0), "A", bold=True)
-        p.text((11, 0), module.settings.sound_a, width=meters_x - 14)
+        p.text((11, 0), view.sound_a, width=meters_x - 14)
         p.text((0, 13), "B", bold=True)
-        p.text((11, 13), module.settings.sound_b, width=meters_x - 14)
+        p.text((11, 13), view.sound_b, width=meters_x - 14)
         p.text((0, 27), "morph", size=9)
-        p.bar((30, 29, meters_x - 6, 35), request.morph)
-        p.draw.line((30 + (meters_x - 36) * state.morph, 37, 30 + (meters_x - 36) * state.morph, 38), fill=ON)
-        for i, gate in enumerate((1, 2)):  # gate activity: lit while high or just triggered
+        p.bar((30, 29, meters_x - 6, 35), view.morph_now)
+        p.draw.line((30 + (meters_x - 36) * view.morph, 37, 30 + (meters_x - 36) * view.morph, 38), fill=ON)
+        for i, gate in enumerate(JACKS):  # gate activity: lit while high or just triggered
             x, y = 2 + 22 * i, 46
-            lit = module.engine.gate_on[gate] or now - ui.last_gate_at.get(gate, -1.0) < GATE_FLASH_S
+            lit = view.gate_on(gate) or now - ui.last_gate_at.get(gate, -1.0) < GATE_FLASH_S
             p.draw.ellipse((x, y, x + 9, y + 9), outline=ON, fill=ON if lit else None)
-            p.text((x + 12, y - 1), str(gate), size=9)
-        for i, cv in enumerate(module.profile.cv):  # a vertical meter per CV input
+            p.text((x + 12, y - 1), str(int(gate)), size=9)
+        for i, cv in enumerate(view.cvs):  # a vertical meter per CV input
             low, high = RANGES[cv.range]
-            volts = state.volts.get(cv.number, 0.0)
+            volts = cv.volts
             x = meters_x + 2 + 8 * i
             p.draw.rectangle((x, 2, x + 5, 52), outline=ON)
             fill_to = 52 - 50 * (min(high, max(low, volts)) - low) / (high - low)
@@ -129,17 +129,17 @@ class BrowserScreen(ListScreen):
 
     def __init__(self, ui):
         super().__init__()
-        names = self.names(ui)
-        if ui.module.settings.sound_a in names:
-            self.cursor = names.index(ui.module.settings.sound_a)
+        view = ui.view
+        if view.sound_a in view.sounds:
+            self.cursor = view.sounds.index(view.sound_a)
 
     @staticmethod
-    def names(ui) -> list[str]:
-        return [s.name for s in ui.module.library.sounds()]
+    def names(ui) -> tuple[str, ...]:
+        return ui.view.sounds
 
     def entries(self, ui):
-        s = ui.module.settings
-        return [(n, "A" if n == s.sound_a else "B" if n == s.sound_b else "") for n in self.names(ui)]
+        v = ui.view
+        return [(n, "A" if n == v.sound_a else "B" if n == v.sound_b else "") for n in v.sounds]
 
     def press(self, ui) -> None:
         ui.push(SoundActionsScreen(self.names(ui)[self.cursor]))
@@ -172,13 +172,13 @@ class CvListScreen(ListScreen):
 
     def entries(self, ui):
         out = []
-        for cv in ui.module.profile.cv:
-            a = ui.module.settings.assignments.get(cv.number)
+        for cv in ui.view.cvs:
+            a = cv.assignment
             out.append((f"CV{cv.number} {a.target if a else '-'}", f"{a.depth:+.2f}" if a else ""))
         return out
 
     def press(self, ui) -> None:
-        ui.push(CvEditScreen(ui.module.profile.cv[self.cursor].number))
+        ui.push(CvEditScreen(ui.view.cvs[self.cursor].number))
 
 
 class FieldsScreen(ListScreen):
@@ -224,13 +224,16 @@ class CvEditScreen(FieldsScreen):
         self.number = number
         self.title = f"CV {number}"
 
+    def assignment(self, ui) -> CvAssignment:
+        return ui.view.cv(self.number).assignment or CvAssignment("morph", 0.0)
+
     def entries(self, ui):
-        a = ui.module.settings.assignments.get(self.number, CvAssignment("morph", 0.0))
+        a = self.assignment(ui)
         unit = "V" if a.target == "pitch" else ""
         return [("Target", a.target), ("Depth", f"{a.depth:+.2f}"), ("Offset", f"{a.offset:+.2f}{unit}")]
 
     def edit(self, ui, index: int, steps: int) -> None:
-        a = ui.module.settings.assignments.get(self.number, CvAssignment("morph", 0.0))
+        a = self.assignment(ui)
         field = self.FIELDS[index]
         if field == "target":
             new = CvAssignment(TARGETS[(TARGETS.index(a.target) + steps) % len(TARGETS)], a.depth, a.offset)
@@ -245,10 +248,10 @@ class CalibrationScreen(Screen):
     """Pick an input; apply 1 V, press; apply 3 V, press; press again to store."""
 
     name = "calibration"
-    POINTS = (1.0, 3.0)
+    POINTS = CALIBRATION_POINTS
 
     def __init__(self, ui):
-        self.inputs = [cv.number for cv in ui.module.profile.cv]
+        self.inputs = [cv.number for cv in ui.view.cvs]
         self.index = 0
         self.step = 0  # 0: choose input, 1: at 1 V, 2: at 3 V, 3: result
         self.readings: list[float] = []
@@ -286,7 +289,7 @@ class CalibrationScreen(Screen):
         if self.step == 2:
             low, high = self.readings
             self.readings, self.step = [], 1  # a pair that fails starts again at 1 V
-            self.result = Calibration.from_two_points(low, high, *self.POINTS)  # ValueError: on screen
+            self.result = Calibration.from_two_points(low, high)  # ValueError: on screen
             self.step = 3
             return
         if self.step == 3:

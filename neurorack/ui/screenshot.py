@@ -3,7 +3,9 @@
 Without an events file it takes a tour: home, the menu, each menu entry and the screens behind
 it (sound actions, a CV being edited, the calibration steps, an error). With one, it applies
 the file's events to the simulated board and keeps a picture each time the screen changes.
-Pictures are drawn by a real luma device (``luma.core.device.dummy``) and enlarged 4x.
+Pictures are drawn by a real luma device (``luma.core.device.dummy``, shaped as the profile's
+display) and enlarged 4x. The module comes from the assembler (an offline sim module); the
+tour drives it as a user would, through its events and its menus.
 """
 from __future__ import annotations
 
@@ -13,16 +15,13 @@ SCALE = 4
 
 
 class Camera:
-    def __init__(self, module, out: Path, width: int = 128, height: int = 64):
-        from luma.core.device import dummy
-
-        self.module, self.out = module, Path(out)
-        self.device = dummy(width=width, height=height, mode="1")
+    def __init__(self, ui, device, out: Path):
+        self.ui, self.device, self.out = ui, device, Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
 
     def snap(self, name: str) -> Path:
-        self.module.ui.render(self.device)
+        self.ui.render(self.device)
         image = self.device.image.convert("L")
         path = self.out / f"{len(self.files):02d}-{name}.png"
         image.resize((image.width * SCALE, image.height * SCALE), 0).save(path)  # 0: nearest
@@ -30,13 +29,13 @@ class Camera:
         return path
 
 
-def tour(module, camera: Camera, board) -> None:
+def tour(module, camera: Camera) -> None:
     ui = module.ui
-    module.engine.prerender.update()
+    module.render_stale()
     for number, volts in ((1, 1.5), (2, 2.5), (3, -1.0), (4, 0.5)):  # the meters show something
-        board.apply(_event("cv", number, volts))
-    module.engine.prerender.update()
-    module.gate(1, True, frame=0)  # the gate lamp lit
+        module.apply_event(_event("cv", number, volts))
+    module.render_stale()
+    module.apply_event(_event("gate", 1, True))  # the gate lamp lit
     camera.snap("home")
     ui.press()
     camera.snap("menu")
@@ -57,11 +56,11 @@ def tour(module, camera: Camera, board) -> None:
             ui.long_press()
             ui.long_press()
         elif item["screen"] == "calibration":
-            board.apply(_event("cv", 1, 0.98))
+            module.apply_event(_event("cv", 1, 0.98))
             ui.press()
             camera.snap("calibration-1v")
             ui.press()
-            board.apply(_event("cv", 1, 3.03))
+            module.apply_event(_event("cv", 1, 3.03))
             camera.snap("calibration-3v")
             ui.press()
             camera.snap("calibration-result")
@@ -81,15 +80,15 @@ def tour(module, camera: Camera, board) -> None:
         ui.long_press()
 
 
-def follow(module, camera: Camera, board, events) -> None:
+def follow(module, camera: Camera, events) -> None:
     """Apply `events` in order; a picture at the start and whenever the screen changes."""
-    module.engine.prerender.update()
+    module.render_stale()
     camera.snap("-".join(module.ui.path()))
     last = module.ui.path()
     for event in events:
-        board.apply(event, frame=0 if event.kind == "gate" else None)
+        module.apply_event(event)
         if event.kind != "gate":
-            module.engine.prerender.update()
+            module.render_stale()
         if module.ui.path() != last or event.kind in ("encoder", "button"):
             last = module.ui.path()
             camera.snap(last[-1])
@@ -101,20 +100,11 @@ def _event(kind: str, number: int, value):
     return SimEvent(0.0, kind, number, value)
 
 
-def screenshots(board_name: str, out, events=None, model=None) -> list[Path]:
-    from ..hal.sim import SimBoard
-    from ..module import Module
-
-    module = Module.create(board_name, model=model, persist=False, live=False)
-    try:
-        board = SimBoard(module.profile, module, module.settings.calibration)
-        module.board = board
-        spec = module.profile.display
-        camera = Camera(module, out, int(spec.get("width", 128)), int(spec.get("height", 64)))
-        if events is None:
-            tour(module, camera, board)
-        else:
-            follow(module, camera, board, events)
-        return camera.files
-    finally:
-        module.close()
+def screenshots(module, device, out, events=None) -> list[Path]:
+    """`module`: an offline sim module; `device`: the luma device to draw on (its screen's shape)."""
+    camera = Camera(module.ui, device, out)
+    if events is None:
+        tour(module, camera)
+    else:
+        follow(module, camera, events)
+    return camera.files
