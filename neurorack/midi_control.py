@@ -90,6 +90,14 @@ class MidiControl:
     def active(self) -> bool:
         return time.monotonic() - self.last_at < ACTIVITY_S
 
+    def view(self):
+        from .ui.view import MidiView, frozen_mapping
+
+        midi_in = self.input
+        return MidiView(ports=tuple(midi_in.ports()) if midi_in is not None else (), on=midi_in is not None,
+                        active=self.active(), messages=self.messages, last=self.last, learning=self.map.learning,
+                        controllers=frozen_mapping({n: m.describe() for n, m in sorted(self.map.config.cc.items())}))
+
     def rows(self) -> dict[str, str]:
         """For the status screen: the input, activity and count, the last message."""
         midi_in = self.input
