@@ -262,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--idle", type=_number(0.0, 600.0), default=20.0,
                     help="seconds of the idle module first: the xrun floor to compare with")
     ba.set_defaults(func=cmd_bench_abuse)
+    bm = bsub.add_parser("midi", help="MIDI in through JACK: backends side by side, note to sound, pitch over 5 octaves")
+    bm.add_argument("--out", default="bench-midi.json")
+    bm.add_argument("--notes", type=_integer(2, 100_000), default=200, help="note-ons of each kind (repeated, new)")
+    bm.add_argument("--backend-messages", type=_integer(10, 1_000_000), default=1000,
+                    help="messages per backend per round (sent at 1000 a second)")
+    bm.add_argument("--rounds", type=_integer(1, 100), default=3, help="rounds of the backends in turns")
+    bm.add_argument("--no-pitch", action="store_true", help="leave out pitch accuracy and shift-or-render")
+    bm.set_defaults(func=cmd_bench_midi)
     return p
 
 
@@ -563,6 +571,14 @@ def cmd_bench_abuse(args):
 
     result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed, args.idle)
     print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "log_sample")}, indent=1))
+    return 0
+
+
+def cmd_bench_midi(args):
+    from .bench.midi import run
+
+    result = run(args.out, args.notes, args.backend_messages, args.rounds, pitch=not args.no_pitch)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("environment",)}, indent=1, default=str)[:6000])
     return 0
 
 

@@ -319,62 +319,107 @@ def pitch_accuracy(model=None, sounds=TONAL_SOUNDS, octaves: int = 5, step: int 
     return out
 
 
+def decay_s(audio: np.ndarray, rate: int = RATE, drop_db: float = 40.0) -> float:
+    """Seconds from the peak of the envelope (10 ms RMS) to `drop_db` below it."""
+    hop = rate // 100
+    frames = len(audio) // hop
+    env = np.sqrt(np.mean(audio[:frames * hop].reshape(frames, hop) ** 2, axis=1)) + 1e-12
+    peak = int(np.argmax(env))
+    below = np.flatnonzero(env[peak:] < env[peak] * 10 ** (-drop_db / 20))
+    return float((below[0] if len(below) else frames - peak) * hop / rate)
+
+
+def shift_or_render(model=None, sound: str = "Big Impact", semitones=(-12, -5, 7, 12), repeats: int = 5) -> dict:
+    """The third way a note could get its pitch: shift (resample, soxr) the impact rendered at
+    the root, against rendering it at the note (head first, as on arrival): the time each takes
+    and what each does to the sound's decay (-40 dB)."""
+    from .. import descriptors as D
+    from ..engine.controls import RenderRequest, transpose
+    from ..engine.prerender import impact_trajectory
+    from ..fileio import resample
+    from ..model.generator import load_model
+    from ..sounds.library import SoundLibrary
+
+    generator = load_model(model, threads=1)
+    traj = SoundLibrary().get(sound).trajectory
+    request = RenderRequest(sound, sound, 0.5, (0.0,) * len(D.NAMES))
+    root = generator.render(impact_trajectory(1, request, lambda n: traj), RATE)
+    rows = []
+    for s in semitones:
+        note = impact_trajectory(1, transpose(request, s), lambda n: traj)
+        out = np.empty(generator.n_samples(note, RATE), np.float32)
+        head_ms, shift_ms = [], []
+        for _ in range(repeats):
+            t0, head = time.perf_counter(), []
+            generator.render_into(note, out, RATE, on_head=lambda n: head.append(time.perf_counter()))
+            head_ms.append(1000 * (head[0] - t0))
+            t0 = time.perf_counter()
+            shifted = resample(root, round(RATE * 2 ** (s / 12)), RATE)  # played faster: higher
+            shift_ms.append(1000 * (time.perf_counter() - t0))
+        rows.append({"semitones": s, "render_head_ms_median": float(np.median(head_ms)),
+                     "shift_whole_ms_median": float(np.median(shift_ms)),
+                     "decay_s": {"root": decay_s(root), "rendered": decay_s(out), "shifted": decay_s(shifted)}})
+    return {"sound": sound, "notes": rows}
+
+
 # -- note to sound: a JACK keyboard plays the module, and records it --------------------------------
 REPEATED = 7  # semitones: after its first render, the pre-rendered case
 NEW_NOTES = [s for s in range(-24, 25) if s not in (0, REPEATED)]  # 47 pitches: longer than the note cache
 
 
 def note_to_sound(notes: int = 200, gap_s: float = 0.25) -> dict:
-    """Note-ons through JACK MIDI into `neurorack run`'s own parts (MIDI input, module, engine,
-    sounddevice on JACK); the onset found in the keyboard client's capture, in server frames."""
-    from ..engine.audio import AudioOutput, rescan
-    from ..hal.midi import MidiInput
-    from .latency import Tap, bench_config  # noqa: F401  (the latency bench's sound and settings)
-    from ..assembly import assemble_module
-    from ..runtime import apply_runtime
+    """Note-ons from a JACK keyboard (its own process) into the module as `neurorack run`
+    assembles it (its MIDI input, MidiControl, engine, sounddevice on JACK) under its runtime;
+    the onset found in the keyboard client's own capture, counted in server frames from the
+    cycle the note-on was written. Repeated notes and new ones in turns (ABAB), so both meet
+    the same moments of this machine."""
+    from ..assembly import ModuleOptions, assemble
+    from ..engine.audio import rescan
+    from ..runtime import ModuleRuntime
+    from .latency import bench_config
 
-    seconds = 2 * notes * gap_s + 10
-    module = assemble_module("sim", config=bench_config(), persist=False)
-    apply_runtime(module)
-    root = module.settings.midi.root
-    engine = module.engine
-    engine.prerender.update()
-    engine.start()
     rescan()
-    audio = AudioOutput(engine, "jack", RATE, BLOCK)
-    keyboard = JackKeyboard(capture=True, seconds=seconds)
-    midi = MidiInput(module, port=KEYBOARD, api="jack", poll_s=3600).start()
-    rng = np.random.default_rng(0)
+    keyboard = JackKeyboard(capture=True, seconds=2 * notes * gap_s + 10)
+    module = assemble(ModuleOptions(board="sim", config=bench_config(), persist=False, device="jack", midi=KEYBOARD))
+    engine, audio, midi = module.engine, module.audio, module.midi.input
+    root = module.settings.midi.root
     sent: dict[str, list[int]] = {"repeated": [], "new": []}
+    rng = np.random.default_rng(0)
     try:
-        if not audio.ensure_running():
-            raise RuntimeError(f"cannot play through JACK: {audio.problem}")
-        keyboard.capture_from_others()
-        time.sleep(0.5)
-        for k in range(2 * notes + 1):
-            kind = "repeated" if k % 2 == 0 else "new"  # in turns, so both meet the same moments
-            note = root + (REPEATED if kind == "repeated" else NEW_NOTES[(k // 2) % len(NEW_NOTES)])
-            frame = keyboard.send(bytes([0x90, note, 127]))
-            if k > 0:  # the first repeated note is its first render
-                sent[kind].append(frame)
-            time.sleep(0.02)
-            keyboard.send(bytes([0x80, note, 0]))
-            time.sleep(gap_s * (0.75 + 0.5 * rng.random()) - 0.02)  # never in step with the blocks
-        time.sleep(0.5)
-        record = keyboard.fetch_record()
+        with ModuleRuntime(module.cores) as runtime:
+            module.render_stale()
+            runtime.freeze()
+            engine.start()
+            if midi is None or not midi.ports():
+                raise RuntimeError("the module's MIDI input did not open the keyboard's port")
+            if not audio.ensure_running():
+                raise RuntimeError(f"cannot play through JACK: {audio.problem}")
+            keyboard.capture_from_others()
+            time.sleep(0.5)
+            for k in range(2 * notes + 1):
+                kind = "repeated" if k % 2 == 0 else "new"
+                note = root + (REPEATED if kind == "repeated" else NEW_NOTES[(k // 2) % len(NEW_NOTES)])
+                frame = keyboard.send(bytes([0x90, note, 127]))
+                if k > 0:  # the first repeated note is its first render
+                    sent[kind].append(frame)
+                time.sleep(0.02)
+                keyboard.send(bytes([0x80, note, 0]))
+                time.sleep(gap_s * (0.75 + 0.5 * rng.random()) - 0.02)  # never in step with the blocks
+            time.sleep(0.5)
+            record = keyboard.fetch_record()
+            shared = runtime.describe()
     finally:
-        midi.close()
-        keyboard.close()
-        audio.close()
         module.close()
+        keyboard.close()
     result = {}
     for kind, frames in sent.items():
         found = [onset(record, f) for f in frames]
         got = [f for f in found if f is not None]
         result[kind] = {"latency_ms": _stats(np.array(got) * 1000 / RATE), "latency_frames": _stats(got),
                         "misses": len(found) - len(got)}
-    result.update(xruns=audio.xruns, late_callbacks=audio.late, note_renders=engine.prerender.note_renders,
-                  notes_dropped=engine.prerender.notes_dropped, midi_dropped=midi.dropped)
+    result.update(xruns=audio.xruns, late_callbacks=audio.late, keyboard_xruns=keyboard.xruns,
+                  note_renders=engine.prerender.note_renders, notes_dropped=engine.prerender.notes_dropped,
+                  midi_dropped=midi.dropped, runtime=shared, cores=module.cores.describe())
     return result
 
 
@@ -382,7 +427,8 @@ def run(out: str, notes: int = 200, backend_notes: int = 1000, rounds: int = 3, 
     server = JackServer(RATE, BLOCK).start()
     try:
         result = {"environment": environment(), "server": {"driver": "dummy", "rate": RATE, "period": BLOCK},
-                  "block_ms": 1000 * BLOCK / RATE, "backend": backends(backend_notes, rounds)}
+                  "block_ms": 1000 * BLOCK / RATE, "backend": backends(backend_notes, rounds),
+                  "alsa_sequencer": os.path.exists("/dev/snd/seq")}
         result["note_to_sound"] = note_to_sound(notes)
     finally:
         import sounddevice as sd
@@ -392,6 +438,7 @@ def run(out: str, notes: int = 200, backend_notes: int = 1000, rounds: int = 3, 
         sd._initialize()
     if pitch:
         result["pitch"] = pitch_accuracy()
+        result["shift_or_render"] = shift_or_render()
     from ..fileio import write_json
 
     write_json(out, result)
