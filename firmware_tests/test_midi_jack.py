@@ -7,6 +7,7 @@ is lost between JACK clients. So where a test checks that everything arrived, it
 message the keyboard sent to arrive, in order, except at most one per xrun the server reported
 to the keyboard meanwhile (none: all of them)."""
 import logging
+import os
 import threading
 import time
 
@@ -201,3 +202,24 @@ def test_port_all_opens_every_input_and_a_virtual_port_takes_connections(keyboar
     finally:
         virtual.close()
     assert messages[-1].type == "program_change" and messages[-1].program == 3
+
+
+def test_with_no_midi_system_auto_says_so_in_one_error_and_a_named_port_waits_for_its_device(server, monkeypatch):
+    from neurorack.errors import NeurorackError
+    from neurorack.hal.midi import choose_api
+
+    sequencer = os.path.exists("/dev/snd/seq")
+    assert choose_api("auto") == ("alsa" if sequencer else "jack")  # here: the test's JACK server
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "nrtest-no-such-server")
+    if sequencer:
+        assert choose_api("auto") == "alsa"
+    else:
+        with pytest.raises(NeurorackError, match="no ALSA sequencer .* and no JACK server running"):
+            MidiInput(lambda m, t: None, port="all", api="auto")
+    monkeypatch.undo()
+    waiting = MidiInput(lambda m, t: None, port="KeyStep", api="jack", poll_s=0.1).start()
+    try:
+        time.sleep(0.3)
+        assert waiting.ports() == [] and waiting.lost == 0  # nothing of that name yet: it keeps looking
+    finally:
+        waiting.close()

@@ -102,7 +102,7 @@ def _midi_input(module: Module, port: str, api: str):
         log.error("MIDI: %s is not installed (pip install 'neurorack[midi]'); playing without MIDI", exc.name)
         return None
     except NeurorackError as exc:
-        log.error("MIDI: %s; playing without MIDI", exc)
+        log.warning("MIDI: %s; playing without MIDI", exc)
         return None
     log.info("MIDI in (%s): %s", midi.api, ", ".join(midi.ports()) or f"waiting for {port!r}")
     return midi

@@ -163,8 +163,15 @@ def available_apis() -> dict[str, int]:
     return {names[a]: a for a in rtmidi.get_compiled_api() if a in names}
 
 
+def jack_running() -> bool:
+    """Whether a JACK 2 server of this user's default name is up (its socket in /dev/shm), asked
+    without opening a client (which would print libjack's complaints when there is none)."""
+    name = os.environ.get("JACK_DEFAULT_SERVER", "default")
+    return os.path.exists(f"/dev/shm/jack_{name}_{os.getuid()}_0")
+
+
 def choose_api(api: str = "auto") -> str:
-    """"alsa" where the sequencer exists, else "jack" (a server must be running for ports)."""
+    """"alsa" where the sequencer exists, else "jack" where a server runs."""
     apis = available_apis()
     if api != "auto":
         if api not in apis:
@@ -172,9 +179,9 @@ def choose_api(api: str = "auto") -> str:
         return api
     if "alsa" in apis and os.path.exists("/dev/snd/seq"):
         return "alsa"
-    if "jack" in apis:
+    if "jack" in apis and jack_running():
         return "jack"
-    raise NeurorackError("no MIDI system: /dev/snd/seq is missing (modprobe snd-seq) and rtmidi has no JACK support")
+    raise NeurorackError("no MIDI here: no ALSA sequencer (/dev/snd/seq: modprobe snd-seq) and no JACK server running")
 
 
 class MidiInput:
