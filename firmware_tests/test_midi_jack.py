@@ -152,9 +152,9 @@ def test_a_flood_beyond_the_rate_limit_is_dropped_with_one_line_and_the_input_ke
 
 
 def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
-    sink = Sink()
+    sink, changes = Sink(), []
     keyboard = JackKeyboard()
-    midi = opened(sink)
+    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
     try:
         keyboard.send(bytes([0x90, 60, 100]))
         sink.wait(1, timeout=1)
@@ -176,6 +176,8 @@ def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
         keyboard.close()
     assert_delivered([m.note for m in messages], [60, 62], xruns)
     assert midi.lost == 1 and midi.ports() == []  # closed by close()
+    # Came, went, came back: the module hears of each (MidiControl then picks knobs up again).
+    assert changes == [("keyboard:out", True), ("keyboard:out", False), ("keyboard:out", True)]
     assert any("is gone" in r.getMessage() for r in caplog.records)
 
 

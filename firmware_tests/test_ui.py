@@ -175,6 +175,27 @@ def test_midi_learn_on_the_screen_maps_the_next_controller_and_stores_it_per_boa
         module.close()
 
 
+def test_the_midi_channel_and_takeover_are_settings_on_the_screen(module, ui):
+    ui.press()
+    ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("settings")
+    ui.press()
+    ui.screen.cursor = [f["key"] for f in ui.spec.settings].index("midi.channel")
+    ui.press()
+    ui.turn(2)  # omni -> 1 -> 2
+    assert module.settings.midi.channel == 2
+    before = module.engine.gates[1]
+    events(module, ("midi", 0, (0x90, 60, 100)), ("midi", 0, (0x91, 60, 100)))  # channel 1, then 2
+    module.render_stale()
+    assert module.engine.gates[1] == before + 1  # only channel 2's note played
+    ui.long_press()
+    ui.screen.cursor = [f["key"] for f in ui.spec.settings].index("midi.takeover")
+    ui.press()
+    ui.turn(1)
+    assert module.settings.midi.takeover == "follow" and module.midi.map.config.takeover == "follow"
+    module.apply_setting("midi.channel", "omni")  # the module fixture is shared: as it was
+    module.apply_setting("midi.takeover", "pickup")
+
+
 def test_the_status_screen_shows_midi_activity_and_the_last_message(module, ui):
     events(module, ("midi", 0, (0x91, 62, 90)))
     status = module.status()

@@ -72,6 +72,13 @@ class MidiControl:
     def learning(self) -> str | None:
         return self.map.learning
 
+    def configure(self, config: MidiConfig) -> MidiConfig:
+        """New MIDI settings (a channel, the takeover, the root), from now on."""
+        with self._lock:
+            self.map.configure(config)
+        self.engine.set_cc_map(config.cc)
+        return config
+
     def forget(self, number: int) -> None:
         """CC `number` drives nothing from now on."""
         with self._lock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -148,6 +149,8 @@ class Module:
     def setting(self, key: str):
         if key == "board":
             return self.board_name
+        if key.startswith("midi."):
+            return getattr(self.settings.midi, key[5:])
         if key.startswith("audio."):
             return getattr(self.settings.audio, key[6:])
         return getattr(self.settings, key)
@@ -229,7 +232,9 @@ class Module:
         (voices, block size, model) when the module starts again."""
         if key == "board":
             raise NeurorackError("the board is chosen when the module starts (--board)")
-        if key.startswith("audio."):
+        if key.startswith("midi."):  # validated by MidiConfig; applies at once
+            self.settings.midi = self.midi.configure(replace(self.settings.midi, **{key[5:]: value}))
+        elif key.startswith("audio."):
             setattr(self.settings.audio, key[6:], value)
         else:
             setattr(self.settings, key, value)

@@ -3,15 +3,15 @@ stamped with its arrival (``time.monotonic_ns()``), parsed by mido, handed on (`
 
 The ports are python-rtmidi's, on ALSA's sequencer (a Pi: USB MIDI devices, the USB gadget's
 ``f_midi``) or on JACK (a desktop running it; the tests, on JACK's dummy driver). Why
-rtmidi and not JACK-Client's MIDI ports or alsa-midi: docs/benchmarks.md ("MIDI backend").
+rtmidi and not JACK-Client's MIDI ports or alsa-midi: docs/benchmarks.md ("MIDI").
 
 One thread, ``midi``, owns the ports: it opens and closes them (a device that went, or came
-back), takes the messages and calls ``deliver``. On ALSA rtmidi's own input thread queues each
-message for it. On JACK rtmidi calls back from the server's process thread, which must never
-wait for Python's GIL (a cycle it misses loses that cycle's events: measured, under load), so
-there rtmidi keeps the messages in its C queue and the ``midi`` thread takes them every
-``JACK_POLL_S``. Either way a message's moment comes from rtmidi's own timestamps, taken in C
-as it arrived (``ArrivalClock``), so neither the GIL nor the polling moves it. The bytes are decoded here rather than by mido's own port wrapper so
+back), takes the messages and calls ``deliver``. rtmidi calls back from its own thread (ALSA)
+or from the server's process thread (JACK) only to queue the bytes. A message's moment comes
+from rtmidi's own timestamps, taken in C as it arrived (``ArrivalClock``), so neither a wait for
+the GIL nor the hop to the ``midi`` thread moves it. (Polling rtmidi's C queue instead, which
+keeps Python out of JACK's thread altogether, is ``poll_jack``: measured, it cost three times the
+idle CPU for no gain, docs/benchmarks.md "MIDI".) The bytes are decoded here rather than by mido's own port wrapper so
 that running status (data bytes that reuse the last status byte) is honoured and everything
 dropped is counted: system exclusive, status bytes MIDI does not define, stray data bytes,
 and floods beyond ``MAX_RATE`` messages a second — each kind one rate-limited line (``logs.warn``).
