@@ -187,6 +187,8 @@ def test_the_midi_channel_and_takeover_are_settings_on_the_screen(module, ui):
     events(module, ("midi", 0, (0x90, 60, 100)), ("midi", 0, (0x91, 60, 100)))  # channel 1, then 2
     module.render_stale()
     assert module.engine.gates[1] == before + 1  # only channel 2's note played
+    events(module, ("midi", 0, (0x81, 60, 0)))  # released: the shared module's gate 1 is low again
+    assert not module.view().gate_on(1)
     ui.long_press()
     ui.screen.cursor = [f["key"] for f in ui.spec.settings].index("midi.takeover")
     ui.press()
@@ -197,14 +199,15 @@ def test_the_midi_channel_and_takeover_are_settings_on_the_screen(module, ui):
 
 
 def test_the_status_screen_shows_midi_activity_and_the_last_message(module, ui):
-    events(module, ("midi", 0, (0x91, 62, 90)))
+    events(module, ("midi", 0, (0x91, 62, 90)), ("midi", 0, (0xB1, 123, 0)))  # a note, then all notes off
     status = module.status()
-    assert status["MIDI last"] == "on 62 v90 c2" and status["MIDI msgs"].startswith("* ")
+    assert status["MIDI last"] == "cc123=0 c2" and status["MIDI msgs"].startswith("* ")
+    assert not module.view().gate_on(1)
     assert status["MIDI in"] == "off"  # offline: no MIDI port, the events file only
     ui.press()
     ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("status")
     ui.press()
-    assert ("MIDI last", "on 62 v90 c2") in ui.screen.entries(ui)
+    assert ("MIDI last", "cc123=0 c2") in ui.screen.entries(ui)
 
 
 def test_status_and_about_say_what_runs(module, ui):

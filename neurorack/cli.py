@@ -414,7 +414,9 @@ def cmd_run(args):
     if args.midi_file:  # merged with the events file by time (sorted: ties keep the events file first)
         events = sorted((events or []) + midi_file_events(args.midi_file), key=lambda e: e.t)
     if events is not None and load_profile(args.board).gpio != "sim":
-        raise NeurorackError(f"--events and --midi-file drive the simulated board; board {args.board!r} reads its own jacks")
+        given = " and ".join(flag for flag, value in (("--events", args.events), ("--midi-file", args.midi_file)) if value)
+        raise NeurorackError(f"{given} {'drive' if ' and ' in given else 'drives'} the simulated board; "
+                             f"board {args.board!r} reads its own jacks")
     options = ModuleOptions(board=args.board, config=args.config, model=args.model, library=args.library,
                             backend=args.backend, device=args.device, osc_port=args.osc_port, midi=args.midi)
     if args.record:
