@@ -106,3 +106,39 @@ def test_a_program_change_to_no_sound_and_a_learn_are_one_line_and_a_stored_mapp
     control(mido.Message("control_change", control=30, value=64), 0)
     assert engine.snapshot().cc[30] == pytest.approx(0.0)
     assert control.rows()["MIDI last"] == "cc30=64 c1" and control.rows()["MIDI in"] == "off"
+
+
+def test_a_flood_of_notes_a_thousand_a_second_loses_no_state(server):
+    """500 note-ons and their note-offs, 1000 messages a second, each a new pitch: every note the
+    engine heard is played, dropped (new pitches faster than renders) or counted, and the held
+    notes end released."""
+    engine = pitched_engine()
+    control = MidiControl(engine, MidiConfig(), {}, lambda n: None, lambda config: None)
+    engine.prerender.update()
+    engine.start()
+    keyboard = JackKeyboard()
+    midi = MidiInput(control, port="keyboard", api="jack", poll_s=0.1).start()
+    try:
+        deadline = time.monotonic() + 5
+        while not midi.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        for k in range(1000):
+            note = 30 + (k // 2) % 60
+            keyboard.send(bytes([0x90, note, 100] if k % 2 == 0 else [0x80, note, 0]))
+            time.sleep(max(0.0, t0 + (k + 1) / 1000 - time.monotonic()))
+        deadline = time.monotonic() + 5
+        while (len(engine.prerender._note_jobs) or control.messages < 1000 - keyboard.xruns) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        midi.close()
+        keyboard.close()
+        engine.stop()
+    ons = (control.messages + 1) // 2
+    assert control.messages >= 1000 - keyboard.xruns and midi.dropped == 0
+    assert engine.gates[1] + engine.prerender.notes_dropped + engine.ring.dropped >= ons - keyboard.xruns
+    assert engine.gates[1] > 0 and not engine.gate_on[1]
+    assert all(not held for held in control.map.held.values()) or keyboard.xruns
