@@ -142,3 +142,35 @@ def test_a_flood_of_notes_a_thousand_a_second_loses_no_state(server):
     assert engine.gates[1] + engine.prerender.notes_dropped + engine.ring.dropped >= ons - keyboard.xruns
     assert engine.gates[1] > 0 and not engine.gate_on[1]
     assert all(not held for held in control.map.held.values()) or keyboard.xruns
+
+
+def test_the_assembled_live_module_listens_to_its_midi_port_and_closes_it(server, tmp_path, monkeypatch):
+    """`neurorack run`'s own assembly: the MIDI input opened on the port the options name (here the
+    JACK keyboard), notes through to the engine, its counters on the Status screen, closed with
+    the module."""
+    from neurorack.assembly import ModuleOptions, assemble
+
+    monkeypatch.setenv("NEURORACK_CONFIG", str(tmp_path / "config"))
+    keyboard = JackKeyboard()
+    module = assemble(ModuleOptions(board="sim", persist=False, device="jack", midi="keyboard"))
+    try:
+        midi = module.midi.input
+        assert midi is not None and midi.api == "jack" and midi.ports() == ["keyboard:out"]
+        module.render_stale()
+        module.engine.start()
+        time.sleep(0.3)
+        for _ in range(3):  # again only if the server lost that cycle (an xrun)
+            xruns = keyboard.xruns
+            keyboard.send(bytes([0x90, 60, 100]))
+            deadline = time.monotonic() + 2
+            while module.engine.gates[1] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if module.engine.gates[1] or keyboard.xruns == xruns:
+                break
+        assert module.engine.gates[1] == 1 and module.view().midi.last == "on 60 v100 c1"
+        status = module.status()
+        assert status["MIDI in"] == "keyboard:out" and status["Midi lost"] == "0"
+    finally:
+        module.close()
+        keyboard.close()
+    assert midi.ports() == [] and not midi._thread.is_alive()
