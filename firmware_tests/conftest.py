@@ -35,6 +35,16 @@ def traced_allocation(call, times: int) -> tuple[int, int]:
     return peak - base, current - base
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_sound_folder(tmp_path_factory):
+    """No test writes the user's sound library (the screens and the panel save sounds): the
+    default folder is a temporary one for the whole run, child processes included."""
+    import os
+
+    os.environ["NEURORACK_SOUNDS"] = str(tmp_path_factory.mktemp("user-sounds"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     from neurorack import logs

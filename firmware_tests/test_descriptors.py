@@ -120,7 +120,7 @@ def test_out_of_range_values_are_clamped_with_a_warning(caplog):
 
 
 def test_a_clip_shorter_than_one_window_is_analysed():
-    from neurorack.bench.quality import mrstft_distance
+    from neurorack.model.quality import mrstft_distance
 
     clip = sine(800.0, seconds=0.03)  # 30 ms, shorter than the 85 ms spectral window
     traj = D.analyze(clip, SR)

@@ -37,7 +37,9 @@ def test_library_add_list_export_remove(tmp_path):
     assert len(factory) == 8 and "Sub Boom" in factory
     lib.add("My Hit", trajectory(3, 50, 0.5, 0.5), {"source": "test"})
     assert lib.get("my hit").meta == {"source": "test"}
-    lib.add("MY HIT", trajectory(3, 60, 0.5, 0.5))  # same name, any case: replaced
+    with pytest.raises(NeurorackError, match="exists"):
+        lib.add("MY HIT", trajectory(3, 60, 0.5, 0.5))  # same name, any case: refused, unless asked
+    lib.add("MY HIT", trajectory(3, 60, 0.5, 0.5), replace=True)
     assert lib.get("My Hit").trajectory.n_frames == 60 and len([s for s in lib.sounds() if not s.factory]) == 1
     lib.export("My Hit", tmp_path / "out.json")
     again = D.load_trajectory(tmp_path / "out.json")
@@ -89,7 +91,7 @@ def test_library_reads_once_and_reloads_on_request(tmp_path):
         lib.get("From Elsewhere")  # not re-read on every lookup
     lib.reload()
     assert lib.get("from elsewhere").name == "From Elsewhere"
-    lib.add("Sub Boom", trajectory(3, 40, 0.5, 0.5))  # a user sound shadows the factory one
+    lib.add("Sub Boom", trajectory(3, 40, 0.5, 0.5), replace=True)  # a user sound shadows the factory one
     assert not lib.get("Sub Boom").factory and lib.get("Sub Boom").trajectory.n_frames == 40
     lib.remove("Sub Boom")
     assert lib.get("Sub Boom").factory  # and the factory sound comes back

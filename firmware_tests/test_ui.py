@@ -62,7 +62,8 @@ def test_the_menu_picks_a_sound_as_a_through_encoder_and_button(module, ui):
     target = names[(start + 2) % len(names)] if start + 2 < len(names) else names[0]
     events(module, ("encoder", 0, names.index(target) - start), ("button", 0, "press"))
     assert ui.path()[-1] == "sound-actions"
-    assert (pixels(module)[:12] == expected(lambda p: p.title(target))[:12]).all()  # titled with the sound
+    actions = len(ui.screen.ACTIONS)
+    assert (pixels(module)[:12] == expected(lambda p: p.title(target, f"1/{actions}"))[:12]).all()  # titled with the sound
     events(module, ("button", 0, "press"))  # "Set as A"
     assert module.settings.sound_a == target and module.view().sound_a == target
     assert ui.path()[-1] == "browser"

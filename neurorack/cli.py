@@ -152,10 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--library", help="user sound folder (default: ~/.local/share/neurorack/sounds)")
     ssub = so.add_subparsers(dest="sounds", required=True)
     ssub.add_parser("list", help="list every sound").set_defaults(func=cmd_sounds_list)
-    si = ssub.add_parser("import", help="analyse an audio file into a new sound")
+    si = ssub.add_parser("import", help="analyse an audio file into a new sound, and score the model's render of it")
     si.add_argument("file")
     si.add_argument("--name", required=True)
+    si.add_argument("--replace", action="store_true", help="overwrite a user sound of that name (or shadow a factory one)")
+    si.add_argument("--model", help="the model that scores the resynthesis (default: models/default)")
+    si.add_argument("--no-score", action="store_true", help="import the curves without rendering them")
+    add_backend_option(si)
     si.set_defaults(func=cmd_sounds_import)
+    sm = ssub.add_parser("match", help="the library sounds nearest to an audio file (or descriptor JSON), and why")
+    sm.add_argument("file")
+    sm.add_argument("--top", type=_integer(1, 1000), default=5)
+    sm.set_defaults(func=cmd_sounds_match)
     sr = ssub.add_parser("remove", help="remove a user sound")
     sr.add_argument("name")
     sr.set_defaults(func=cmd_sounds_remove)
@@ -382,12 +390,30 @@ def cmd_sounds_list(args):
 
 
 def cmd_sounds_import(args):
+    from .sounds.importing import import_sample
+
+    gen = None if args.no_score else (lambda: _load(args.model, args.backend))  # loaded once the file is good
+    imported = import_sample(_library(args), args.file, args.name, gen, args.replace)
+    first, *rest = imported.lines()
+    print(first)
+    for line in rest:
+        print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
+
+
+def cmd_sounds_match(args):
     from . import descriptors as D
     from .fileio import read_audio
+    from .sounds.match import nearest
 
-    audio, sr = read_audio(args.file, D.MAX_SECONDS)
-    sound = _library(args).add(args.name, D.analyze(audio, sr), {"source": Path(args.file).name})
-    print(f"added {sound.name!r} ({sound.trajectory.duration:.2f} s)")
+    if Path(args.file).suffix.lower() == ".json":
+        query = D.load_trajectory(args.file)
+    else:
+        audio, sr = read_audio(args.file, D.MAX_SECONDS)
+        query = D.analyze(audio, sr)
+    matches = nearest(query, _library(args).sounds(), args.top)
+    print(f"nearest to {Path(args.file).name} ({query.duration:.2f} s); distance 0: the same, 100: opposite in every way")
+    for rank, m in enumerate(matches, 1):
+        print(f"{rank:>3}. {m.name:<24} {m.distance:5.1f}  {m.why(3)}")
 
 
 def cmd_sounds_remove(args):

@@ -36,6 +36,7 @@ from .ui.view import CvView, ModuleView, frozen_mapping
 
 log = logging.getLogger(__name__)
 MORPH_STEP = 0.05
+PREVIEW_PREFIX = "\x00preview "  # the engine's name for a preview: unprintable, so never a sound's
 SAVE_AFTER_S = 1.0  # write settings once the knob has rested this long, not on every detent
 
 
@@ -51,7 +52,7 @@ class Module:
         self._check_sounds()
         rate = settings.audio.sample_rate
         self.engine = Engine(
-            renderer, sounds=lambda name: library.get(name).trajectory,
+            renderer, sounds=self._trajectory,
             sound_a=settings.sound_a, sound_b=settings.sound_b, sample_rate=rate,
             block_size=settings.audio.block_size, voices=settings.voices, level_db=settings.level_db,
             cv_ranges={c.number: c.range for c in profile.cv}, offline=offline)
@@ -61,6 +62,8 @@ class Module:
         self._dirty_since: float | None = None
         self.panel_pairing: str | None = None  # the virtual panel's pairing code, when offered beyond localhost
         self.display = None  # the display loop, while one draws (runner.run_live)
+        self._preview: tuple[str, object] | None = None  # (engine name, trajectory) gate 1 plays instead of A
+        self._previews = 0
         self.ui = Ui(self)
         # MIDI (a port, the events file): notes and CCs to the engine, programs and learn here.
         self.midi = MidiControl(self.engine, settings.midi, {c.number: c.range for c in profile.cv},
@@ -126,8 +129,10 @@ class Module:
         cvs = tuple(CvView(c.number, c.range, state.volts.get(c.number, 0.0),
                            state.assignments.get(c.number))
                     for c in self.profile.cv)
+        # A preview (Shape, Vary) is gate 1's for a while; sound A is still the one selected.
+        sound_a = self.settings.sound_a if self._preview is not None else state.sound_a
         return ModuleView(
-            sound_a=state.sound_a, sound_b=state.sound_b, morph=state.morph, morph_now=request.morph,
+            sound_a=sound_a, sound_b=state.sound_b, morph=state.morph, morph_now=request.morph,
             gates_on=tuple(bool(x) for x in self.engine.gate_on), gate_counts=tuple(int(x) for x in self.engine.gates),
             cvs=cvs, sounds=tuple(s.name for s in self.library.sounds()), error=self.health.error(),
             xruns=counts.get("xruns", 0), health=frozen_mapping(counts), renders=self.engine.prerender.renders,
@@ -214,6 +219,64 @@ class Module:
     def audition(self, name: str) -> None:
         """Play `name` once, as the CVs modulate it, without selecting it."""
         self.engine.audition(name)
+
+    # -- finding and making sounds (ui/sound_screens.py, the panel) ------------------------------
+    def _trajectory(self, name: str):
+        """What the engine renders for a sound name: the library's, or the preview's."""
+        preview = self._preview
+        if preview is not None and name == preview[0]:
+            return preview[1]
+        return self.library.get(name).trajectory
+
+    def sound_trajectory(self, name: str):
+        return self.library.get(name).trajectory
+
+    def similar_sounds(self, name: str, top: int = 8):
+        """The library sounds nearest to `name` (sounds/match.py), nearest first, itself left out."""
+        from .sounds.match import nearest
+
+        return nearest(self.library.get(name).trajectory, self.library.sounds(), top, exclude=name)
+
+    def preview(self, trajectory) -> None:
+        """Gate 1 plays `trajectory` instead of sound A (as the CVs modulate it), until
+        ``preview(None)``; the settings keep sound A. Each call is a new name to the engine, so
+        the impact is rendered again at once."""
+        if trajectory is None:
+            self._preview = None
+            self.engine.set_sounds(self.settings.sound_a, self.settings.sound_b)
+            return
+        self._previews += 1
+        self._preview = (f"{PREVIEW_PREFIX}{self._previews}", trajectory)  # no library name holds it
+        self.engine.set_sounds(sound_a=self._preview[0])
+
+    def free_name(self, base: str) -> str:
+        return self.library.free_name(base)
+
+    def save_sound(self, name: str, trajectory, meta: dict | None = None) -> str:
+        """A new user sound (a name that exists is refused); the name it was saved under."""
+        try:
+            sound = self.library.add(name, trajectory, meta)
+        except OSError as exc:  # a full or read-only data folder: the write was atomic, nothing changed
+            raise NeurorackError(f"cannot save {name!r}: {exc.strerror or exc}; the library is as it was") from None
+        log.info("saved the sound %r", sound.name)
+        return sound.name
+
+    def morph_now(self):
+        """(sound A, sound B, the morph amount, the morph's trajectory): what gate 2 plays now,
+        CVs on the morph included."""
+        from .sounds.morph import morph
+
+        amount = self.view().morph_now
+        a, b = self.settings.sound_a, self.settings.sound_b
+        return a, b, amount, morph(self.sound_trajectory(a), self.sound_trajectory(b), amount)
+
+    def import_file(self, data: bytes, name: str, filename: str) -> list[str]:
+        """A dropped file (the virtual panel) imported and scored as `sounds import` does."""
+        from .ui.upload import import_upload
+
+        lines = import_upload(data, name, filename, self.library.user_dir, self.renderer.info.model)
+        self.library.reload()
+        return lines
 
     def assign(self, number: int, assignment: CvAssignment) -> None:
         self.settings.assignments[number] = assignment

@@ -35,4 +35,8 @@ class JackServer:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a loaded machine: a bench's figures must not be lost to it
+                self.process.kill()
+                self.process.wait()

@@ -109,23 +109,25 @@ def in_process(triggers: int, gap_s: float) -> dict:
 def control_to_sound(module, changes: int, wait_ms: float = 10.0) -> dict:
     """Move CV 2 (richness): how long until the new impact is published (polled, no sleep), and,
     in a second pass, whether a gate fired `wait_ms` after a change takes the new impact."""
+    from ..hal.gates import Gate
+
     engine = module.engine
     values = [-4.0 + 8.0 * ((k * 7) % changes) / changes for k in range(changes)]
     publish_ms, fresh = [], 0
     for k, volts in enumerate(values):
         engine.prerender.wait_ready(5)
-        before = engine.prerender.ready[1]
+        before = engine.prerender.ready[Gate.IMPACT]
         t0 = time.perf_counter()
         engine.cv(2, volts)
-        while engine.prerender.ready[1] is before and time.perf_counter() - t0 < 1.0:
+        while engine.prerender.ready[Gate.IMPACT] is before and time.perf_counter() - t0 < 1.0:
             time.sleep(0.0001)
         publish_ms.append(1000 * (time.perf_counter() - t0))
     for k, volts in enumerate(values):
         engine.prerender.wait_ready(5)
-        before = engine.prerender.ready[1]
+        before = engine.prerender.ready[Gate.IMPACT]
         engine.cv(2, -volts)
         time.sleep(wait_ms / 1000)
-        fresh += engine.prerender.ready[1] is not before  # what engine.gate would take now
+        fresh += engine.prerender.ready[Gate.IMPACT] is not before  # what engine.gate would take now
     return {"wait_ms": wait_ms, "fresh_after_wait": fresh, "changes": changes, "publish_ms": _stats(publish_ms)}
 
 

@@ -50,12 +50,18 @@ def default_library_dir() -> Path:
     return Path(base) / "neurorack" / "sounds"
 
 
-def check_name(name) -> str:
+def check_name(name, new: bool = False) -> str:
+    """A valid name, normalised. A `new` name (one being saved) also may not hold a backslash
+    or '..', which read like a path; names already on disk keep the rule they were saved under."""
     if not isinstance(name, str):
         raise NeurorackError(f"a sound name must be text, not {type(name).__name__}")
     name = unicodedata.normalize("NFC", name.strip())
-    if not name or len(name) > MAX_NAME or not name.isprintable() or "/" in name:
+    if not name:
+        raise NeurorackError("a sound name cannot be empty")
+    if len(name) > MAX_NAME or not name.isprintable() or "/" in name:
         raise NeurorackError(f"a sound name must be 1 to {MAX_NAME} printable characters without '/': {name!r}")
+    if new and ("\\" in name or ".." in name):
+        raise NeurorackError(f"a sound name cannot hold '\\' or '..' (they read like a path): {name!r}")
     return name
 
 
@@ -137,9 +143,37 @@ class SoundLibrary:
             raise NeurorackError(f"no sound named {name!r}")
         return sound
 
-    def add(self, name: str, trajectory: D.Trajectory, meta: dict | None = None) -> Sound:
-        """Write a user sound; one of the same name (any case) is replaced."""
-        name = check_name(name)
+    def check_new(self, name, replace: bool = False) -> str:
+        """The name, normalised, if a new sound may take it (before any work is spent on it)."""
+        name = check_name(name, new=True)
+        existing = self._sounds().get(name_key(name))
+        if existing and not replace:
+            kind = "a factory sound" if existing.factory else "a sound"
+            raise NeurorackError(f"{kind} named {existing.name!r} exists; choose another name"
+                                 + ("" if existing.factory else " (or replace it)"))
+        return name
+
+    def free_name(self, base: str) -> str:
+        """`base`, or `base 2`, `base 3`, ... : the first name no sound has (cut to fit MAX_NAME)."""
+        base = unicodedata.normalize("NFC", str(base).replace("/", " ").replace("\\", " ")).strip()
+        while ".." in base:
+            base = base.replace("..", ".")
+        base = base[:MAX_NAME].strip() or "Sound"
+        taken = self._sounds()
+        if name_key(base) not in taken:
+            return base
+        for n in range(2, 10_000):
+            suffix = f" {n}"
+            name = base[:MAX_NAME - len(suffix)].rstrip() + suffix
+            if name_key(name) not in taken:
+                return name
+        raise NeurorackError(f"no free name like {base!r}")
+
+    def add(self, name: str, trajectory: D.Trajectory, meta: dict | None = None, replace: bool = False) -> Sound:
+        """Write a user sound. A name that exists (any case; a factory sound's too) is refused
+        unless `replace`: then a user sound of that name is overwritten, a factory one shadowed.
+        The write is atomic: a full disk or a power cut leaves the library as it was."""
+        name = self.check_new(name, replace)
         sounds = self._sounds()
         existing = sounds.get(name_key(name))
         path = existing.path if existing and not existing.factory else self.user_dir / f"{file_stem(name)}.json"

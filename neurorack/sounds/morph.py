@@ -33,14 +33,19 @@ def _shift_and_pad(curves: np.ndarray, lead: int, length: int) -> np.ndarray:
     return out
 
 
-def morph(a: Trajectory, b: Trajectory, amount: float) -> Trajectory:
-    """amount 0 gives a, 1 gives b (both aligned at the later onset); values outside are clamped."""
-    amount = float(np.clip(amount if np.isfinite(amount) else 0.0, 0.0, 1.0))
+def align(a: Trajectory, b: Trajectory) -> tuple[np.ndarray, np.ndarray]:
+    """Both sounds' curves on one time line: onsets on the same frame (the later one), the
+    shorter padded with silence to the longer's end."""
     onset_a, onset_b = onset_frame(a), onset_frame(b)
     lead_a, lead_b = max(0, onset_b - onset_a), max(0, onset_a - onset_b)
     length = max(a.n_frames + lead_a, b.n_frames + lead_b)
-    ca = _shift_and_pad(a.curves, lead_a, length)
-    cb = _shift_and_pad(b.curves, lead_b, length)
+    return _shift_and_pad(a.curves, lead_a, length), _shift_and_pad(b.curves, lead_b, length)
+
+
+def morph(a: Trajectory, b: Trajectory, amount: float) -> Trajectory:
+    """amount 0 gives a, 1 gives b (both aligned at the later onset); values outside are clamped."""
+    amount = float(np.clip(amount if np.isfinite(amount) else 0.0, 0.0, 1.0))
+    ca, cb = align(a, b)
     curves = (1.0 - amount) * ca + amount * cb
     timbre = (1.0 - amount) * a.timbre + amount * b.timbre
     return Trajectory(curves.astype(np.float32), timbre.astype(np.float32))

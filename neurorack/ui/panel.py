@@ -4,7 +4,11 @@
 what the page's knobs and lamps need, ``POST /event`` one control, as a line of an events file
 without its time (``{"gate": 1, "on": true}``, ``{"cv": 2, "volts": 1.5}``, ``{"encoder": -1}``,
 ``{"button": "press"}``). Events go to ``module.apply_event``, through the board, the path OSC
-messages take, so the panel plays exactly what a patch cable would.
+messages take, so the panel plays exactly what a patch cable would. ``GET /sounds`` lists the
+library, ``GET /similar?sound=NAME`` a sound's nearest neighbours (sounds/match.py), and
+``POST /import?name=NAME&file=FILE.wav`` with the file's bytes (``application/octet-stream``
+or ``audio/*``, at most ``upload.MAX_UPLOAD``) imports a dropped file as ``neurorack sounds
+import`` does (ui/upload.py): one import at a time, its one-line error on a bad file.
 
 No other web page can drive it or read it: a request whose ``Host`` is not the panel's own
 address (DNS rebinding) or whose ``Origin``, when sent, is not the panel's own (a cross-site
@@ -40,7 +44,9 @@ from ..hal.cv import RANGES
 from ..hal.gates import JACKS
 from ..hal.sim import EventsFileError, parse_event
 from ..logs import warn
+from ..sounds.library import check_name
 from .paint import ui_dir
+from .upload import MAX_UPLOAD
 
 log = logging.getLogger(__name__)
 SCALE = 4  # the screen's pixels, enlarged for the page (nearest neighbour: crisp)
@@ -50,7 +56,16 @@ MAX_CLIENTS = 32  # connections served at once
 BACKLOG = 128  # connections the kernel queues before that
 SCREEN_EVERY_S = 0.1  # the PNG is drawn at most this often; pages in between share it
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+SIMILAR_COUNT = 5
+# What a dropped file may be sent as: types a page of another site cannot send without a
+# preflight (which the panel never answers), as for events.
+UPLOAD_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/flac", "audio/x-flac",
+                "audio/aiff", "audio/x-aiff", "audio/ogg", "application/octet-stream")
 COOKIE = "neurorack-pair"
+
+
+class BusyError(NeurorackError):
+    """An import is already running."""
 
 
 def split_host(header: str) -> tuple[str, int | None] | None:
@@ -95,6 +110,7 @@ class Panel:
         # at a time: however many clients, at most one panel thread competes with audio for the GIL.
         self._serving = threading.Lock()
         self._session = secrets.token_urlsafe(24)  # what a paired browser's cookie holds
+        self._importing = threading.Lock()  # one dropped file at a time
 
     def screen_png(self) -> bytes:
         with self._screen_lock:  # one drawing at a time; pages polling together share it
@@ -113,6 +129,22 @@ class Panel:
         view = self.module.view()
         return {"gates": [view.gate_counts[g] for g in JACKS], "screen": self.module.ui.path(),
                 "cv": [{"number": c.number, "range": RANGES[c.range], "volts": c.volts} for c in view.cvs]}
+
+    def sounds(self) -> dict:
+        return {"sounds": list(self.module.view().sounds), "max_upload": MAX_UPLOAD}
+
+    def similar(self, name: str) -> dict:
+        return {"sound": name, "similar": [{"name": m.name, "distance": round(m.distance, 1), "why": m.why(3)}
+                                           for m in self.module.similar_sounds(name, SIMILAR_COUNT)]}
+
+    def import_file(self, data: bytes, name: str, filename: str) -> dict:
+        if not self._importing.acquire(blocking=False):
+            raise BusyError("another file is being imported; try again when it is done")
+        try:
+            lines = self.module.import_file(data, name, filename)
+        finally:
+            self._importing.release()
+        return {"lines": lines, **self.similar(check_name(name))}  # the name as the library keeps it
 
     def event(self, obj) -> None:
         if not isinstance(obj, dict):
@@ -227,12 +259,22 @@ class Panel:
                     self._send(200, panel.screen_png(), "image/png")
                 elif path == "/state":
                     self._send(200, json.dumps(panel.state()).encode(), "application/json")
+                elif path == "/sounds":
+                    self._send(200, json.dumps(panel.sounds()).encode(), "application/json")
+                elif path == "/similar":
+                    name = parse_qs(urlsplit(self.path).query).get("sound", [""])[0]
+                    try:
+                        self._send(200, json.dumps(panel.similar(name)).encode(), "application/json")
+                    except NeurorackError as exc:
+                        self._send(404, str(exc)[:200].encode())
                 else:
                     self._send(404, b"not found\n")
 
             def _post(self):
                 if self._refused():
                     return
+                if urlsplit(self.path).path == "/import":
+                    return self._import()
                 if urlsplit(self.path).path != "/event":
                     return self._send(404, b"not found\n")
                 kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -252,6 +294,32 @@ class Panel:
                     text = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                     return self._send(400, text[:200].encode())
                 self._send(204, b"")
+
+            def _import(self):
+                """A dropped file: read whole (at most MAX_UPLOAD), imported outside the serving
+                lock (it takes seconds; the screen and controls go on meanwhile)."""
+                kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if kind not in UPLOAD_TYPES:
+                    return self._send(415, b"a dropped file is sent as audio (audio/wav, audio/flac, ...)\n")
+                try:
+                    length = int(self.headers.get("Content-Length", ""))
+                except ValueError:
+                    return self._send(411, b"a Content-Length is needed\n")
+                if not 0 <= length <= MAX_UPLOAD:
+                    return self._send(413, f"a dropped file is at most {MAX_UPLOAD >> 20} MB "
+                                           f"(30 s of audio is enough for an impact)\n".encode())
+                query = parse_qs(urlsplit(self.path).query)
+                name, filename = query.get("name", [""])[0], query.get("file", [""])[0]
+                body = self.rfile.read(length)
+                if len(body) != length:
+                    return self._send(400, b"the file was cut short\n")
+                try:
+                    result = panel.import_file(body, name, filename)
+                except BusyError as exc:
+                    return self._send(409, str(exc).encode())
+                except NeurorackError as exc:
+                    return self._send(400, str(exc)[:300].encode())
+                self._send(200, json.dumps(result).encode(), "application/json")
 
         class Server(ThreadingHTTPServer):
             request_queue_size = BACKLOG

@@ -147,7 +147,7 @@ class BrowserScreen(ListScreen):
 
 class SoundActionsScreen(ListScreen):
     name = "sound-actions"
-    ACTIONS = ("Set as A", "Set as B", "Audition")
+    ACTIONS = ("Set as A", "Set as B", "Audition", "Similar sounds", "Shape", "Vary")
 
     def __init__(self, sound: str):
         super().__init__()
@@ -162,6 +162,9 @@ class SoundActionsScreen(ListScreen):
         if action == "Audition":
             ui.module.audition(self.sound)
             return  # stay: audition again, or pick
+        if action in MAKERS:
+            ui.push(MAKERS[action](ui, self.sound))
+            return
         ui.module.select_sound("a" if action == "Set as A" else "b", self.sound)
         ui.pop()
 
@@ -435,6 +438,15 @@ class ErrorScreen(Screen):
         ui.pop()
 
 
+# Screens that find and make sounds build on the ones above. Imported as a module and reached
+# when called, so that either file may be imported first.
+from . import sound_screens  # noqa: E402
+
+MAKERS = {  # what a sound's actions open
+    "Similar sounds": lambda ui, sound: sound_screens.SimilarScreen(ui, sound),
+    "Shape": lambda ui, sound: sound_screens.ShapeScreen(ui, sound),
+    "Vary": lambda ui, sound: sound_screens.VaryScreen(ui, sound),
+}
 SCREENS = {"browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
-           "settings": SettingsScreen, "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen(),
-           "midi": lambda ui: MidiScreen()}
+           "save-morph": lambda ui: sound_screens.save_morph_screen(ui), "settings": SettingsScreen,
+           "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen(), "midi": lambda ui: MidiScreen()}

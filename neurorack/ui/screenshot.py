@@ -1,7 +1,8 @@
 """`neurorack screenshot`: a PNG of every screen reached, for the README, the docs and reviews.
 
 Without an events file it takes a tour: home, the menu, each menu entry and the screens behind
-it (sound actions, a CV being edited, the calibration steps, an error). With one, it applies
+it (sound actions, similar sounds, Shape and its name entry, Vary, a CV being edited, the
+calibration steps, an error). With one, it applies
 the file's events to the simulated board and keeps a picture each time the screen changes.
 Pictures are drawn by a real luma device (``luma.core.device.dummy``, shaped as the profile's
 display) and enlarged 4x. The module comes from the assembler (an offline sim module); the
@@ -47,6 +48,7 @@ def tour(module, camera: Camera) -> None:
         if item["screen"] == "browser":
             ui.press()
             camera.snap("sound-actions")
+            _sound_making(ui, camera)
             ui.long_press()
         elif item["screen"] == "cv":
             ui.press()
@@ -118,3 +120,23 @@ def screenshots(module, device, out, events=None) -> list[Path]:
     else:
         follow(module, camera, events)
     return camera.files
+
+
+def _sound_making(ui, camera: Camera) -> None:
+    """From a sound's actions: its similar sounds, Shape (a handle being edited, the name entry,
+    cancelled: nothing is saved) and Vary; back on the actions after."""
+    actions = ui.screen
+    for action in ("Similar sounds", "Shape", "Vary"):
+        actions.cursor = actions.ACTIONS.index(action)
+        ui.press()
+        camera.snap(ui.screen.name)
+        if action == "Shape":
+            ui.press()  # edit the attack
+            ui.turn(5)
+            camera.snap("shape-edit")
+            ui.long_press()
+            ui.turn(len(ui.screen.entries(ui)))  # down to "Save as…"
+            ui.press()
+            camera.snap("name-entry")
+            ui.long_press()  # cancel
+        ui.long_press()
