@@ -2,9 +2,10 @@
 # Install the module's firmware on a Raspberry Pi (3, 4, 5, Zero 2 W; Raspberry Pi OS Bookworm
 # or Trixie, 64-bit) or a Jetson (JetPack 6, Ubuntu 22.04), from this checkout:
 #
-#   sudo deploy/install.sh --board pi-mcp3208 [--user NAME] [--read-only-root]
+#   sudo deploy/install.sh --board pi-mcp3208 [--user NAME] [--read-only-root] [--usb-midi]
 #   deploy/install.sh --board pi-mcp3208 --dry-run     # print every action, change nothing
 #   sudo deploy/install.sh --uninstall                  # undo it (the data folder stays)
+#   --usb-midi: the Pi's USB-C (Zero 2 W: USB) port becomes a MIDI device for a computer (gadget mode)
 #
 # Every step checks first whether it is done (a second run does nothing) and is done whole or
 # not at all: the runtime is built in a new folder and switched to with one rename, files are
@@ -27,8 +28,8 @@ PROFILE_D=/etc/profile.d/neurorack.sh
 TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
-BOARD="" USER_NAME="${SUDO_USER:-}" DRY=0 UNINSTALL=0 READ_ONLY=0 PRINT_UNIT=0
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+BOARD="" USER_NAME="${SUDO_USER:-}" DRY=0 UNINSTALL=0 READ_ONLY=0 PRINT_UNIT=0 USB_MIDI=0
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     --read-only-root) READ_ONLY=1; shift ;;
+    --usb-midi) USB_MIDI=1; shift ;;
     --print-unit) PRINT_UNIT=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -236,6 +238,11 @@ if [ "$READ_ONLY" = 1 ]; then
     die "--read-only-root: $DATA is not its own file system in /etc/fstab, so it would be read-only too (and lose settings at each boot); give it a partition (README: On a Raspberry Pi) or choose one with --data DIR"
 fi
 
+if [ "$USB_MIDI" = 1 ]; then
+  [ "$KIND" = pi ] || die "--usb-midi is for a Raspberry Pi (its USB device controller, dwc2); a Jetson's USB device mode is set with NVIDIA's l4t-usb-device-mode"
+  [ "$MODEL" != pi3 ] || die "--usb-midi: a Raspberry Pi 3 has no USB port that can be a device; a Pi 4 or 5 (USB-C) or a Zero 2 W can"
+fi
+
 if [ "$KIND" = pi ] && [ "$DRY" = 0 ]; then
   command -v raspi-config >/dev/null || die "raspi-config is missing: sudo apt install raspi-config (it enables SPI and I2C)"
 fi
@@ -330,6 +337,23 @@ if [ "$KIND" = pi ]; then
     state_add "overlay=$OVERLAY"
     REBOOT=1
   fi
+  if [ "$USB_MIDI" = 1 ]; then  # USB gadget mode: the port is a class-compliant MIDI device (g_midi's f_midi)
+    if grep -qE "^dtoverlay=dwc2([,:].*)?$" "$ROOT$CONFIG"; then ok "dtoverlay=dwc2 is in $CONFIG"; else
+      add_dwc2() {
+        { cat "$ROOT$CONFIG"; printf '\n# neurorack: begin (deploy/install.sh --usb-midi: the USB port as a device)\n[all]\ndtoverlay=dwc2,dr_mode=peripheral\n# neurorack: end\n'; } |
+          write_file "$CONFIG" 644
+      }
+      act "add dtoverlay=dwc2,dr_mode=peripheral to $CONFIG (USB device mode)" add_dwc2
+      state_add "overlay=dwc2"
+      REBOOT=1
+    fi
+    GADGET=/etc/modules-load.d/neurorack-usb-midi.conf
+    if [ -f "$ROOT$GADGET" ]; then ok "the USB MIDI gadget loads at boot"; else
+      act "load the USB MIDI gadget at boot (dwc2, g_midi): $GADGET" write_file "$GADGET" 644 <<< $'dwc2\ng_midi'
+      state_add "modules=$GADGET"
+      REBOOT=1
+    fi
+  fi
 else
   if [[ "$ADC" == mcp* ]] || [ "$DISPLAY_BUS" = spi ]; then
     if [ -f "$ROOT/etc/modules-load.d/neurorack.conf" ]; then ok "spidev loads at boot"; else
@@ -406,6 +430,7 @@ if [ "$DRY" = 1 ]; then
 elif [ "$CHANGED" = 1 ]; then
   echo "done: neurorack runs as $USER_NAME on board $BOARD; settings and sounds in $DATA; log: journalctl -u neurorack"
   if [ "$REBOOT" = 1 ]; then echo "reboot once (sudo reboot) for SPI, I2C, the audio overlay and the groups to take effect"; fi
+  if [ "$USB_MIDI" = 1 ]; then echo "USB MIDI: after the reboot, connect the Pi's USB-C (Zero 2 W: USB) port to a computer; it appears as a MIDI device (f_midi), which the module listens to"; fi
 else
   echo "nothing to do: neurorack is installed and up to date"
 fi

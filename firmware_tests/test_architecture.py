@@ -18,7 +18,7 @@ LAYERS = [
     {"engine"},
     {"settings", "runtime"},
     {"ui"},
-    {"module"},
+    {"module", "midi_control"},  # midi_control: what MIDI does to the module
     {"assembly"},
     {"runner"},
     {"demo", "bench", "cli"},

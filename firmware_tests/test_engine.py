@@ -117,8 +117,8 @@ def test_gate_ring_is_fifo_and_drops_rather_than_blocks_when_full():
     assert all(ring.push(1, i * 10, buffers[i]) for i in range(4))
     assert not ring.push(2, 99, buffers[4]) and ring.dropped == 1
     assert ring.peek_stamp() == 0
-    gate, stamp, buffer = ring.pop()
-    assert (gate, stamp) == (1, 0) and buffer is buffers[0]
+    gate, stamp, buffer, gain = ring.pop()
+    assert (gate, stamp, gain) == (1, 0, 1.0) and buffer is buffers[0]
     assert ring.push(2, 50, buffers[5])
     assert [ring.pop()[1] for _ in range(4)] == [10, 20, 30, 50] and ring.peek_stamp() is None
 

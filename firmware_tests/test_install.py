@@ -407,3 +407,30 @@ def test_spi_that_cannot_be_enabled_stops_the_install_in_one_line_with_the_steps
                              "was started; fix it and run again)\n")
     assert (tmp_path / "calls").read_text() == "nonint do_spi 0\n"  # I2C was not tried
     assert snapshot(root) == before  # no overlay, no groups, no unit, nothing recorded as done
+
+
+@pytest.mark.parametrize("model", ["Raspberry Pi 4 Model B Rev 1.5", "Raspberry Pi 5 Model B Rev 1.0",
+                                   "Raspberry Pi Zero 2 W Rev 1.0"])
+def test_usb_midi_turns_the_pis_usb_port_into_a_midi_device_once(tmp_path, model):
+    root = fake_board(tmp_path, model, BOOKWORM)
+    planned = actions(install(root, "--board", "pi-ads1115", "--usb-midi", "--dry-run"))
+    assert "would: add dtoverlay=dwc2,dr_mode=peripheral to /boot/firmware/config.txt (USB device mode)" in planned
+    assert ("would: load the USB MIDI gadget at boot (dwc2, g_midi): /etc/modules-load.d/neurorack-usb-midi.conf"
+            in planned)
+    assert not any("dwc2" in line for line in actions(install(root, "--board", "pi-ads1115", "--dry-run")))
+    # Where a first run left both (the two steps' own files), a second one says so and does neither.
+    config = root / "boot/firmware/config.txt"
+    config.write_text(config.read_text() + "# neurorack: begin\n[all]\ndtoverlay=dwc2,dr_mode=peripheral\n# neurorack: end\n")
+    (root / "etc/modules-load.d").mkdir(parents=True)
+    (root / "etc/modules-load.d/neurorack-usb-midi.conf").write_text("dwc2\ng_midi\n")
+    again = actions(install(root, "--board", "pi-ads1115", "--usb-midi", "--dry-run"))
+    assert "ok: dtoverlay=dwc2 is in /boot/firmware/config.txt" in again
+    assert "ok: the USB MIDI gadget loads at boot" in again and not any("g_midi" in line for line in again)
+
+
+def test_usb_midi_on_a_pi_3_is_refused_before_anything_changes(tmp_path):
+    root = fake_board(tmp_path, "Raspberry Pi 3 Model B Plus Rev 1.3", BOOKWORM)
+    before = snapshot(root)
+    result = install(root, "--board", "pi-ads1115", "--usb-midi")
+    assert result.returncode == 1 and "has no USB port that can be a device" in result.stderr
+    assert snapshot(root) == before

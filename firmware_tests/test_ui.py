@@ -148,6 +148,69 @@ def test_settings_level_applies_live(module, ui):
     assert not ui.screen.editing
 
 
+def test_midi_learn_on_the_screen_maps_the_next_controller_and_stores_it_per_board(tmp_path, ui):
+    module = assemble(ModuleOptions(board="sim", persist=True, live=False))
+    try:
+        ui = module.ui
+        ui.press()
+        ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("midi")
+        ui.press()
+        assert ui.path()[-1] == "midi"
+        ui.press()  # Learn
+        ui.turn(2)  # noisiness
+        ui.press()
+        assert module.view().midi.learning == "noisiness"
+        events(module, ("midi", 0, (0xB0, 71, 64)))  # a knob on the keyboard moves
+        assert module.view().midi.learning is None and module.view().midi.controllers[71] == "noisiness"
+        assert load_settings("sim").midi.cc[71].target == "noisiness"  # stored at once, for this board
+        lit = pixels(module)
+        ui.press()  # done
+        assert ui.path()[-1] == "midi" and lit.sum() > 200
+        events(module, ("midi", 0, (0xB0, 71, 127)))  # then it drives noisiness (+5 V: +1)
+        assert module.engine.snapshot().request().shifts[2] == pytest.approx(1.0)
+        ui.press()  # learn again, then cancel with a long press: nothing changes
+        ui.press()
+        ui.long_press()
+        assert module.view().midi.learning is None and ui.path()[-1] == "midi"
+    finally:
+        module.close()
+
+
+def test_the_midi_channel_and_takeover_are_settings_on_the_screen(module, ui):
+    ui.press()
+    ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("settings")
+    ui.press()
+    ui.screen.cursor = [f["key"] for f in ui.spec.settings].index("midi.channel")
+    ui.press()
+    ui.turn(2)  # omni -> 1 -> 2
+    assert module.settings.midi.channel == 2
+    before = module.engine.gates[1]
+    events(module, ("midi", 0, (0x90, 60, 100)), ("midi", 0, (0x91, 60, 100)))  # channel 1, then 2
+    module.render_stale()
+    assert module.engine.gates[1] == before + 1  # only channel 2's note played
+    events(module, ("midi", 0, (0x81, 60, 0)))  # released: the shared module's gate 1 is low again
+    assert not module.view().gate_on(1)
+    ui.long_press()
+    ui.screen.cursor = [f["key"] for f in ui.spec.settings].index("midi.takeover")
+    ui.press()
+    ui.turn(1)
+    assert module.settings.midi.takeover == "follow" and module.midi.map.config.takeover == "follow"
+    module.apply_setting("midi.channel", "omni")  # the module fixture is shared: as it was
+    module.apply_setting("midi.takeover", "pickup")
+
+
+def test_the_status_screen_shows_midi_activity_and_the_last_message(module, ui):
+    events(module, ("midi", 0, (0x91, 62, 90)), ("midi", 0, (0xB1, 123, 0)))  # a note, then all notes off
+    status = module.status()
+    assert status["MIDI last"] == "cc123=0 c2" and status["MIDI msgs"].startswith("* ")
+    assert not module.view().gate_on(1)
+    assert status["MIDI in"] == "off"  # offline: no MIDI port, the events file only
+    ui.press()
+    ui.screen.cursor = [i["screen"] for i in ui.spec.items].index("status")
+    ui.press()
+    assert ("MIDI last", "cc123=0 c2") in ui.screen.entries(ui)
+
+
 def test_status_and_about_say_what_runs(module, ui):
     status, about = module.status(), module.about()
     assert status["Inference"].startswith("onnx") and status["Model"].startswith("default")  # auto, no GPU here
@@ -256,7 +319,8 @@ def test_screenshot_writes_every_screen(tmp_path):
     assert main(["screenshot", "--board", "sim", "--out", str(tmp_path)]) == 0
     names = sorted(p.stem.split("-", 1)[1] for p in tmp_path.glob("*.png"))
     for screen in ("home", "menu", "browser", "sound-actions", "cv", "cv-edit", "calibration", "calibration-1v",
-                   "calibration-result", "error", "settings", "status", "about"):
+                   "calibration-result", "error", "midi", "midi-learn", "midi-learn-wait", "midi-learned", "settings",
+                   "status", "about"):
         assert screen in names
     home = Image.open(next(tmp_path.glob("00-home.png")))
     assert home.size == (512, 256)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .engine.cpus import CorePlan, plan_cores
+from .engine.prerender import NOTE_CACHE
 from .engine.render_process import RenderProcess
 from .engine.renderers import LocalRenderer
 from .errors import NeurorackError
@@ -44,6 +45,7 @@ class ModuleOptions:
     threads: int = 1
     device: str | None = None  # audio output; default: the run config's, then the profile's
     osc_port: int | None = None  # the sim board listens for OSC on 127.0.0.1 here (0: any free port)
+    midi: str | None = None  # the MIDI input (hal/midi.py: all, off, virtual, a port's name); default: settings
 
 
 def assemble(options: ModuleOptions = ModuleOptions(),
@@ -67,22 +69,43 @@ def assemble(options: ModuleOptions = ModuleOptions(),
         except ValueError as exc:
             raise NeurorackError(f"settings: {exc}") from None
         # A buffer for every voice slot (playing and releasing), the two ready impacts, the
-        # render in flight and gates still queued.
+        # render in flight, gates still queued, and the MIDI notes kept rendered.
         renderer = RenderProcess(rate, model, backend=backend, threads=options.threads,
-                                 slabs=2 * settings.voices + 6, cpus=cores.render).start()
+                                 slabs=2 * settings.voices + 6 + NOTE_CACHE, cpus=cores.render).start()
     else:
         from .model.generator import load_model
 
         renderer = LocalRenderer(load_model(model, backend=backend, threads=options.threads), rate)
     board_of = make_board or _board
     try:
-        return Module(profile, settings, renderer, library,
-                      make_board=lambda sink: board_of(profile, sink, settings.calibration, options),
-                      make_audio=_audio(profile, settings, options) if options.live else None,
-                      cores=cores, persist=options.persist, offline=not options.live)
+        module = Module(profile, settings, renderer, library,
+                        make_board=lambda sink: board_of(profile, sink, settings.calibration, options),
+                        make_audio=_audio(profile, settings, options) if options.live else None,
+                        cores=cores, persist=options.persist, offline=not options.live)
     except BaseException:
         renderer.stop()
         raise
+    if options.live:
+        module.midi.input = _midi_input(module, options.midi or settings.midi.port, settings.midi.api)
+    return module
+
+
+def _midi_input(module: Module, port: str, api: str):
+    """The MIDI input, or None (off, or no MIDI here: one line, and the module plays on)."""
+    if port == "off":
+        return None
+    try:
+        from .hal.midi import MidiInput
+
+        midi = MidiInput(module.midi, port, api, on_change=module.midi.device_changed).start()
+    except ImportError as exc:
+        log.error("MIDI: %s is not installed (pip install 'neurorack[midi]'); playing without MIDI", exc.name)
+        return None
+    except NeurorackError as exc:
+        log.warning("MIDI: %s; playing without MIDI", exc)
+        return None
+    log.info("MIDI in (%s): %s", midi.api, ", ".join(midi.ports()) or f"waiting for {port!r}")
+    return midi
 
 
 def _board(profile: BoardProfile, sink: ControlSink, calibration: dict, options: ModuleOptions):

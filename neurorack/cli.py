@@ -177,8 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--config", help="run config (TOML): sounds, CV assignments, [audio] device/rate/block")
     ru.add_argument("--osc-port", type=_integer(0, 65535), default=9000,
                     help="sim board: OSC port on 127.0.0.1 (0: any free one)")
-    ru.add_argument("--events", help="sim board: a JSON-lines file of timed gates, CVs, encoder, button")
-    ru.add_argument("--record", metavar="OUT.wav", help="render the events offline into this WAV, deterministically")
+    ru.add_argument("--events", help="sim board: a JSON-lines file of timed gates, CVs, encoder, button, MIDI")
+    ru.add_argument("--midi-file", metavar="SONG.mid", help="sim board: play a standard MIDI file (with --events too)")
+    ru.add_argument("--midi", metavar="PORT",
+                    help="MIDI input: 'all' (every port, as they appear), 'off', 'virtual' (a port of its own), "
+                         "or part of a port's name; default: the settings' [midi] port")
+    ru.add_argument("--record", metavar="OUT.wav",
+                    help="render the events (or --midi-file) offline into this WAV, deterministically")
     ru.add_argument("--duration", type=_number(0.001, 1e7, low_open=True),
                     help="stop after this many seconds (--record: at most %d)" % MAX_RECORD_S)
     ru.add_argument("--device", help="audio output: 'default', an index, 'jack', or part of a device name")
@@ -265,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--idle", type=_number(0.0, 600.0), default=20.0,
                     help="seconds of the idle module first: the xrun floor to compare with")
     ba.set_defaults(func=cmd_bench_abuse)
+    bm = bsub.add_parser("midi", help="MIDI in through JACK: backends side by side, note to sound, pitch over 5 octaves")
+    bm.add_argument("--out", default="bench-midi.json")
+    bm.add_argument("--notes", type=_integer(2, 100_000), default=200, help="note-ons of each kind (repeated, new)")
+    bm.add_argument("--backend-messages", type=_integer(10, 1_000_000), default=1000,
+                    help="messages per backend per round (sent at 1000 a second)")
+    bm.add_argument("--rounds", type=_integer(1, 100), default=3, help="rounds of the backends in turns")
+    bm.add_argument("--no-pitch", action="store_true", help="leave out pitch accuracy and shift-or-render")
+    bm.set_defaults(func=cmd_bench_midi)
     return p
 
 
@@ -420,17 +433,21 @@ def cmd_run(args):
     from .assembly import ModuleOptions, assemble
     from .fileio import write_wav
     from .hal.profile import load_profile
-    from .hal.sim import load_events
+    from .hal.sim import load_events, midi_file_events
     from .runner import record
 
     events = load_events(args.events) if args.events else None
+    if args.midi_file:  # merged with the events file by time (sorted: ties keep the events file first)
+        events = sorted((events or []) + midi_file_events(args.midi_file), key=lambda e: e.t)
     if events is not None and load_profile(args.board).gpio != "sim":
-        raise NeurorackError(f"--events drives the simulated board; board {args.board!r} reads its own jacks")
+        given = " and ".join(flag for flag, value in (("--events", args.events), ("--midi-file", args.midi_file)) if value)
+        raise NeurorackError(f"{given} {'drive' if ' and ' in given else 'drives'} the simulated board; "
+                             f"board {args.board!r} reads its own jacks")
     options = ModuleOptions(board=args.board, config=args.config, model=args.model, library=args.library,
-                            backend=args.backend, device=args.device, osc_port=args.osc_port)
+                            backend=args.backend, device=args.device, osc_port=args.osc_port, midi=args.midi)
     if args.record:
         if events is None:
-            raise NeurorackError("--record renders an events file: give --events FILE")
+            raise NeurorackError("--record renders an events file or a MIDI file: give --events FILE or --midi-file SONG.mid")
         last = events[-1].t if events else 0.0
         if (args.duration or 0) > MAX_RECORD_S or (args.duration is None and last > MAX_RECORD_S - 30):
             raise NeurorackError(f"--record renders at most {MAX_RECORD_S} s (events up to {MAX_RECORD_S - 30} s, "
@@ -582,6 +599,14 @@ def cmd_bench_abuse(args):
 
     result = run(args.out, args.flood, args.fuzz, args.http, args.gates, args.seed, args.idle)
     print(json.dumps({k: v for k, v in result.items() if k not in ("environment", "log_sample")}, indent=1))
+    return 0
+
+
+def cmd_bench_midi(args):
+    from .bench.midi import run
+
+    result = run(args.out, args.notes, args.backend_messages, args.rounds, pitch=not args.no_pitch)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("environment",)}, indent=1, default=str)[:6000])
     return 0
 
 

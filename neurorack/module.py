@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +27,7 @@ from .hal.cv import Calibration
 from .hal.profile import BoardProfile
 from .hal.sim import ControlSink
 from .health import Health
+from .midi_control import MidiControl
 from .settings import Settings, save_settings
 from .sounds.library import SoundLibrary
 from .ui.menu import Ui
@@ -63,8 +65,12 @@ class Module:
         self._preview: tuple[str, object] | None = None  # (engine name, trajectory) gate 1 plays instead of A
         self._previews = 0
         self.ui = Ui(self)
+        # MIDI (a port, the events file): notes and CCs to the engine, programs and learn here.
+        self.midi = MidiControl(self.engine, settings.midi, {c.number: c.range for c in profile.cv},
+                                self.select_program, self._store_midi)
         # Gates and CVs go straight to the engine; the encoder and button to the menus.
-        self.board = make_board(ControlSink(self.engine.gate, self.engine.cv, self.ui.turn, self.ui.button))
+        self.board = make_board(ControlSink(self.engine.gate, self.engine.cv, self.ui.turn, self.ui.button,
+                                            self.midi))
         self.audio = make_audio(self.engine) if make_audio else None
         self.health = self._health()
 
@@ -99,6 +105,14 @@ class Module:
             health.count("render_restarts", "render process restarts", lambda: self.renderer.restarts)
         health.count("display_errors", "display frames that failed",
                      lambda: self.display.errors if self.display is not None else 0)
+        midi = self.midi
+        health.count("midi_lost", "MIDI devices gone (listening for them to come back)",
+                     lambda: midi.input.lost if midi.input is not None else 0)
+        health.count("midi_dropped", "MIDI messages dropped (a flood)",
+                     lambda: midi.input.dropped if midi.input is not None else 0)
+        health.count("midi_failed", "MIDI messages that could not act (a program with no sound)", lambda: midi.failed)
+        health.count("notes_dropped", "MIDI notes dropped (new pitches faster than they render)",
+                     lambda: engine.prerender.notes_dropped)
         health.problem("render", lambda: engine.prerender.error)
         if audio is not None:
             health.problem("audio", lambda: audio.problem)
@@ -122,7 +136,7 @@ class Module:
             gates_on=tuple(bool(x) for x in self.engine.gate_on), gate_counts=tuple(int(x) for x in self.engine.gates),
             cvs=cvs, sounds=tuple(s.name for s in self.library.sounds()), error=self.health.error(),
             xruns=counts.get("xruns", 0), health=frozen_mapping(counts), renders=self.engine.prerender.renders,
-            rendering=self.engine.prerender.pending())
+            rendering=self.engine.prerender.pending(), midi=self.midi.view())
 
     def apply_event(self, event) -> None:
         """One control as a patch cable or a knob would make it (the virtual panel, a screen
@@ -140,6 +154,8 @@ class Module:
     def setting(self, key: str):
         if key == "board":
             return self.board_name
+        if key.startswith("midi."):
+            return getattr(self.settings.midi, key[5:])
         if key.startswith("audio."):
             return getattr(self.settings.audio, key[6:])
         return getattr(self.settings, key)
@@ -154,6 +170,7 @@ class Module:
         rows["Version"] = __version__
         if self.panel_pairing:
             rows["Pair"] = self.panel_pairing
+        rows.update(self.midi.rows())
         rows.update(self.health.rows())
         return rows
 
@@ -178,6 +195,26 @@ class Module:
         setattr(self.settings, f"sound_{slot}", name)
         self.engine.set_sounds(self.settings.sound_a, self.settings.sound_b)
         self._changed()
+
+    def select_program(self, number: int) -> None:
+        """MIDI program change `number`: the library's sound at that place (the browser's order) is sound A."""
+        names = [s.name for s in self.library.sounds()]
+        if not 0 <= number < len(names):
+            raise NeurorackError(f"program {number} has no sound (the library has {len(names)}: programs 0..{len(names) - 1})")
+        self.select_sound("a", names[number])
+
+    def midi_learn(self, target: str | None) -> None:
+        """The next MIDI controller moved drives `target` (a descriptor or the morph); None stops."""
+        self.midi.learn(target)
+
+    def midi_forget(self, number: int) -> None:
+        """MIDI CC `number` drives nothing from now on."""
+        self.midi.forget(number)
+
+    def _store_midi(self, config) -> None:
+        self.settings.midi = config
+        self._changed()
+        self.save_if_rested(force=True)  # a learned controller is worth writing at once
 
     def audition(self, name: str) -> None:
         """Play `name` once, as the CVs modulate it, without selecting it."""
@@ -258,7 +295,9 @@ class Module:
         (voices, block size, model) when the module starts again."""
         if key == "board":
             raise NeurorackError("the board is chosen when the module starts (--board)")
-        if key.startswith("audio."):
+        if key.startswith("midi."):  # validated by MidiConfig; applies at once
+            self.settings.midi = self.midi.configure(replace(self.settings.midi, **{key[5:]: value}))
+        elif key.startswith("audio."):
             setattr(self.settings.audio, key[6:], value)
         else:
             setattr(self.settings, key, value)
@@ -287,7 +326,7 @@ class Module:
 
     def close(self) -> None:
         """Stop the board, the audio and rendering, and save what changed."""
-        for part in (self.audio, self.board):
+        for part in (self.midi.input, self.audio, self.board):
             if part is not None:
                 part.close()
         self.engine.stop()

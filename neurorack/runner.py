@@ -42,7 +42,7 @@ def record(module: Module, events: list[SimEvent], duration: float | None = None
         while pending and round(pending[0].t * rate) < frame + block:
             event = pending.pop(0)
             board.apply_offline(event)
-            if event.kind != "gate":
+            if event.kind != "gate":  # a control moved, or a MIDI note needs its pitch: rendered now
                 module.render_stale()
         engine.process(out[frame:frame + block])
         frame += block

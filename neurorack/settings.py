@@ -18,6 +18,15 @@ for that run, plus an [audio] table:
     [cv.2]
     target = "brightness"
     depth = 0.5
+    [midi]                # engine/midi.py says what each means
+    port = "all"          # "all", "off", "virtual", or (part of) a port's name
+    channel = "omni"      # or 1..16
+    root = 60             # the note that plays a sound at its own pitch
+    takeover = "pickup"   # or "follow"
+    [midi.cc.74]          # a CC drives a target ...
+    target = "brightness"
+    [midi.cc.21]          # ... or acts as a CV input ("off": no longer mapped)
+    cv = 1
 """
 from __future__ import annotations
 
@@ -25,10 +34,11 @@ import logging
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .engine.controls import DEFAULT_ASSIGNMENTS, CvAssignment
+from .engine.midi import CcMapping, MidiConfig
 from .errors import NeurorackError
 from .fileio import read_json, remove_stale_temps, set_aside, write_json
 from .hal.cv import Calibration
@@ -61,6 +71,7 @@ class Settings:
     assignments: dict[int, CvAssignment] = field(default_factory=lambda: dict(DEFAULT_ASSIGNMENTS))
     calibration: dict[int, Calibration] = field(default_factory=dict)
     audio: AudioSettings = field(default_factory=AudioSettings)
+    midi: MidiConfig = field(default_factory=MidiConfig)
 
     def to_json(self) -> dict:
         return {
@@ -69,6 +80,9 @@ class Settings:
             "cv": {str(n): asdict(a) for n, a in sorted(self.assignments.items())},
             "calibration": {str(n): asdict(c) for n, c in sorted(self.calibration.items())},
             "audio": asdict(self.audio),
+            "midi": {**{k: v for k, v in asdict(self.midi).items() if k != "cc"},
+                     "cc": {str(n): {k: v for k, v in asdict(m).items() if v is not None}
+                            for n, m in sorted(self.midi.cc.items())}},
         }
 
     def update(self, data: dict, source: str, strict: bool = True) -> None:
@@ -119,12 +133,43 @@ class Settings:
                 if cpu not in ("auto", "off") and not (isinstance(cpu, int) and not isinstance(cpu, bool) and cpu >= 0):
                     raise ValueError(f"audio cpu must be \"auto\", \"off\" or a core number, not {cpu!r}")
                 self.audio.cpu = cpu
+            if "midi" in data:
+                self.midi = _midi(self.midi, _table(data["midi"], "midi"), strict)
         except (KeyError, TypeError, ValueError, AttributeError, NeurorackError) as exc:
             raise NeurorackError(f"{source}: {exc}") from None
 
 
-KEYS = ("sound_a", "sound_b", "morph", "level_db", "voices", "model", "cv", "calibration", "audio")
+KEYS = ("sound_a", "sound_b", "morph", "level_db", "voices", "model", "cv", "calibration", "audio", "midi")
 AUDIO_KEYS = ("device", "sample_rate", "block_size", "channels", "cpu")
+MIDI_KEYS = ("port", "api", "channel", "root", "split", "gate2_channel", "velocity", "takeover", "cc")
+
+
+def _midi(midi: MidiConfig, table: dict, strict: bool) -> MidiConfig:
+    """`midi` with the keys of `table` applied; MidiConfig checks the values (one-line errors)."""
+    _check_keys(table, MIDI_KEYS, "midi.", strict)
+    changes = {k: table[k] for k in MIDI_KEYS if k in table and k != "cc"}
+    for key in ("split", "gate2_channel"):
+        if changes.get(key, 0) in ("off", "none"):
+            changes[key] = None
+    cc = dict(midi.cc)
+    for number, entry in _table(table.get("cc", {}), "midi.cc").items():
+        where = f"midi.cc.{number}"
+        text = str(number)
+        if not (text.isascii() and text.isdigit() and 0 <= int(text) <= 127):
+            raise ValueError(f"{where}: {number!r:.20} is not a controller number 0..127")
+        if entry == "off":
+            cc.pop(int(text), None)
+            continue
+        _check_keys(_table(entry, where), ("cv", "target", "depth", "offset"), where + ".", True)
+        try:
+            cc[int(text)] = CcMapping(
+                cv=_integer(entry["cv"], where + ".cv", 1, 64) if "cv" in entry else None,
+                target=_text(entry["target"], where + ".target") if "target" in entry else None,
+                depth=_number(entry.get("depth", 1.0), where + ".depth"),
+                offset=_number(entry.get("offset", 0.0), where + ".offset"))
+        except NeurorackError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    return replace(midi, **changes, cc=cc)
 
 
 def _check_keys(table: dict, known, prefix: str, strict: bool) -> None:

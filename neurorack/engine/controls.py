@@ -77,12 +77,26 @@ class ControlState:
     assignments: dict[int, CvAssignment] = field(default_factory=lambda: dict(DEFAULT_ASSIGNMENTS))
     ranges: dict[int, str] = field(default_factory=dict)  # CV input -> "bipolar" | "unipolar"
     volts: dict[int, float] = field(default_factory=dict)
+    # MIDI CCs (engine/midi.py): what each drives (a CcMapping: as a CV input, or a target of its
+    # own) and the volts it reads now; added to the CVs.
+    cc_map: dict = field(default_factory=dict)
+    cc: dict[int, float] = field(default_factory=dict)
 
     def request(self) -> RenderRequest:
         shifts = [0.0] * len(D.NAMES)
         morph = self.morph
-        for number, assignment in self.assignments.items():
-            amount = assignment.amount(self.volts.get(number, 0.0), self.ranges.get(number, "bipolar"))
+        sources = [(a, self.volts.get(n, 0.0), self.ranges.get(n, "bipolar")) for n, a in self.assignments.items()]
+        for number, volts in self.cc.items():
+            mapping = self.cc_map.get(number)
+            if mapping is None:
+                continue
+            if mapping.cv is not None:  # acts as that CV input: its assignment, its range
+                if mapping.cv in self.assignments:
+                    sources.append((self.assignments[mapping.cv], volts, self.ranges.get(mapping.cv, "bipolar")))
+            else:
+                sources.append((mapping.assignment(), volts, "bipolar"))
+        for assignment, volts, range_ in sources:
+            amount = assignment.amount(volts, range_)
             if assignment.target == MORPH:
                 morph += amount
             else:
@@ -90,7 +104,18 @@ class ControlState:
         return RenderRequest(self.sound_a, self.sound_b, min(1.0, max(0.0, morph)), tuple(shifts))
 
     def copy(self) -> "ControlState":
-        return replace(self, assignments=dict(self.assignments), ranges=dict(self.ranges), volts=dict(self.volts))
+        return replace(self, assignments=dict(self.assignments), ranges=dict(self.ranges), volts=dict(self.volts),
+                       cc_map=dict(self.cc_map), cc=dict(self.cc))
+
+
+def transpose(request: RenderRequest, semitones: float) -> RenderRequest:
+    """The request `semitones` higher, through the CVs' own 1 V/oct path (semitones / 12 volts on
+    the pitch), so a MIDI note and a CV agree on what a semitone is."""
+    if not semitones:
+        return request
+    shifts = list(request.shifts)
+    shifts[D.INDEX["pitch"]] += CvAssignment("pitch").amount(semitones / 12)
+    return replace(request, shifts=tuple(shifts))
 
 
 def modulate(traj: D.Trajectory, shifts) -> D.Trajectory:

@@ -73,6 +73,32 @@ class Engine:
         """CV input `number` now drives ``assignment.target`` (validated when the assignment was made)."""
         self._change(lambda c: c.assignments.__setitem__(number, assignment))
 
+    def cc(self, number: int, volts: float) -> None:
+        """MIDI CC `number` now reads `volts` on the scale of what it drives (engine/midi.py)."""
+        self._change(lambda c: c.cc.__setitem__(number, float(volts)))
+
+    def set_cc_map(self, cc_map: dict) -> None:
+        """What each CC drives (CcMapping: as a CV input, or a target of its own)."""
+        self._change(lambda c: setattr(c, "cc_map", dict(cc_map)))
+
+    def note(self, edge: GateEdge, semitones: int = 0, gain: float = 1.0) -> None:
+        """A MIDI note: a gate edge whose impact plays `semitones` above the root (1 V/oct) at
+        `gain` (its velocity). Pre-rendered (the root, a note played lately) it is queued at
+        once, as a gate is; else the worker renders it first and it sounds as soon as its head
+        is ready, placed by the edge's moment where that is still ahead."""
+        if edge.gate not in JACKS:
+            return
+        self.gate_on[edge.gate] = edge.on
+        if not edge.on:
+            return
+        gate, stamp = edge.gate, self.clock.frame_at(edge.at_ns)
+
+        def play(buffer):
+            if self.ring.push(gate, stamp, buffer, gain):
+                self.gates[gate] += 1
+        if not self.prerender.note(gate, semitones, play) and semitones == 0:
+            self.not_ready += 1
+
     def set_level(self, level_db: float) -> None:
         """Output level in dB (a float the callback reads; one assignment, no lock needed)."""
         self.level = float(10 ** (level_db / 20))
@@ -120,7 +146,7 @@ class Engine:
             stamp = ring.peek_stamp()
             if stamp is None or stamp + delay >= end:
                 break
-            gate, stamp, buffer = ring.pop()
-            self.voices.trigger(buffer, max(0, stamp + delay - start), self.level)
+            gate, stamp, buffer, gain = ring.pop()
+            self.voices.trigger(buffer, max(0, stamp + delay - start), self.level * gain)
         self.voices.mix(out)
         self.frame = end

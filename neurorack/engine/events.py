@@ -75,12 +75,14 @@ class OfflineClock:
 
 
 class GateRing:
-    """A bounded queue of (gate number, stamp frame, impact buffer) for the audio callback."""
+    """A bounded queue of (gate number, stamp frame, impact buffer, gain) for the audio callback
+    (gain: a MIDI note's velocity; 1 for a gate jack)."""
 
     def __init__(self, capacity: int = 1024):
         self.capacity = capacity
         self.gate = np.zeros(capacity, np.int64)
         self.stamp = np.zeros(capacity, np.int64)
+        self.gain = np.ones(capacity, np.float64)
         self.buffer: list = [None] * capacity  # references only; the callback never frees one
         self._write = 0  # published count; only producers change it
         self._read = 0  # consumed count; only the consumer changes it
@@ -90,13 +92,13 @@ class GateRing:
     def __len__(self) -> int:
         return self._write - self._read
 
-    def push(self, gate: int, stamp: int, buffer) -> bool:
+    def push(self, gate: int, stamp: int, buffer, gain: float = 1.0) -> bool:
         with self._lock:
             if self._write - self._read >= self.capacity:
                 self.dropped += 1  # a storm faster than the audio drains it: drop, never block
                 return False
             i = self._write % self.capacity
-            self.gate[i], self.stamp[i], self.buffer[i] = gate, stamp, buffer
+            self.gate[i], self.stamp[i], self.buffer[i], self.gain[i] = gate, stamp, buffer, gain
             self._write += 1  # publish last, so the consumer never sees a half-written slot
             return True
 
@@ -107,9 +109,9 @@ class GateRing:
         return int(self.stamp[self._read % self.capacity])
 
     def pop(self):
-        """(gate, stamp, buffer) of the oldest event. Consumer only; call after peek_stamp."""
+        """(gate, stamp, buffer, gain) of the oldest event. Consumer only; call after peek_stamp."""
         i = self._read % self.capacity
-        item = (int(self.gate[i]), int(self.stamp[i]), self.buffer[i])
+        item = (int(self.gate[i]), int(self.stamp[i]), self.buffer[i], float(self.gain[i]))
         self.buffer[i] = None
         self._read += 1
         return item

@@ -6,6 +6,14 @@ publishes each as a reference swap that a gate reads without a lock, as soon as 
 says the buffer is playable (its head rendered). A burst of changes costs one render: the
 worker always renders the newest state. The gate fired last is rendered first.
 
+MIDI notes play a gate's impact at another pitch (``controls.transpose``: 1 V/oct). A note
+whose impact is rendered plays it at once, like a gate; the impacts of the ``NOTE_CACHE`` notes
+played last are kept and rendered again when the controls move (after both gates), so a
+repeated note or a riff costs no model compute either. A note never heard before is rendered
+on arrival, before anything else, and plays as soon as its head is ready (~a block later:
+docs/benchmarks.md, "MIDI"). Notes waiting beyond ``NOTE_QUEUE`` (a flood of new pitches) are
+dropped, oldest first, and counted.
+
 Buffers are kept alive here until no voice holds them any more, so the audio callback only
 drops references and never frees memory (``sys.getrefcount`` tells when nobody else holds one);
 then they go back to the renderer.
@@ -16,6 +24,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -23,11 +32,13 @@ import numpy as np
 from .. import descriptors as D
 from ..hal.gates import JACKS, Gate
 from ..sounds.morph import morph
-from .controls import RenderRequest, modulate
+from .controls import RenderRequest, modulate, transpose
 from .renderers import BuffersBusy, Renderer
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_S = 0.005
+NOTE_CACHE = 6  # notes (gate, pitch) kept rendered besides the two gates' own impacts
+NOTE_QUEUE = 8  # new notes waiting for their render
 
 
 def impact_trajectory(gate: Gate, request: RenderRequest, sounds: Callable[[str], D.Trajectory]) -> D.Trajectory:
@@ -71,6 +82,13 @@ class PreRenderer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published = threading.Condition()  # notified after every publish (benchmarks wait on it)
+        # Notes: (gate, semitones) -> (what it depends on, buffer). The worker writes; a note reads.
+        self.notes: dict[tuple[int, int], tuple[tuple, np.ndarray]] = {}
+        self._note_order: list[tuple[int, int]] = []  # most recently played last (worker only)
+        self._played: deque = deque(maxlen=64)  # notes played from the cache, for the order
+        self._note_jobs: deque = deque(maxlen=NOTE_QUEUE)
+        self.notes_dropped = 0
+        self.note_renders = 0
 
     # -- control side ---------------------------------------------------------------------------
     def changed(self) -> None:
@@ -90,11 +108,35 @@ class PreRenderer:
 
     def pending(self) -> bool:
         request = self._request()
-        return any(self.rendered[g] != depends_on(g, request) for g in JACKS)
+        return any(self.rendered[g] != depends_on(g, request) for g in JACKS) or bool(self._note_jobs)
 
-    def update(self) -> int:
-        """Render whatever is stale, newest state first; returns how many impacts were rendered."""
-        done = 0
+    def note(self, gate: Gate, semitones: int, play: Callable[[np.ndarray], None]) -> bool:
+        """Play `gate`'s impact `semitones` higher: ``play(buffer)`` now if it is rendered (True),
+        else on the worker once its head is (False). Any thread but the audio callback."""
+        if semitones == 0:
+            buffer = self.ready.get(gate)
+        else:
+            cached = self.notes.get((gate, semitones))
+            buffer = cached[1] if cached is not None else None
+        self.last_gate = gate
+        if buffer is not None:
+            if semitones:
+                self._played.append((gate, semitones))
+            play(buffer)
+            return True
+        if semitones == 0:
+            return False  # the gate's own impact, not rendered yet: as a gate before the first render
+        if len(self._note_jobs) >= NOTE_QUEUE:
+            self.notes_dropped += 1  # the deque drops its oldest: the newest notes matter most
+        self._note_jobs.append((gate, semitones, play))
+        self._wake.set()
+        return False
+
+
+    def update(self, interruptible: bool = False) -> int:
+        """Render whatever is stale, newest state first; returns how many impacts were rendered.
+        `interruptible` (the live worker): the kept notes' renders stop at the next change."""
+        done = self._render_new_notes()
         if self._audition is not None:
             (name, play), self._audition = self._audition, None
             done += self._render_audition(name, play)
@@ -118,7 +160,69 @@ class PreRenderer:
             self.rendered[gate] = key
             self.renders += 1
             done += 1
+        done += self._refresh_notes(interruptible)
         self._release_unused()
+        return done
+
+    # -- notes ------------------------------------------------------------------------------------
+    def _note_key(self, gate: Gate, semitones: int) -> tuple:
+        return depends_on(gate, transpose(self._request(), semitones))
+
+    def _render_note(self, gate: Gate, semitones: int, play: Callable[[np.ndarray], None] | None) -> bool:
+        request = transpose(self._request(), semitones)
+        key = depends_on(gate, request)
+        done = []
+
+        def publish(buffer: np.ndarray) -> None:
+            self._kept.append(buffer)
+            self.notes[(gate, semitones)] = (key, buffer)
+            if play is not None and not done:
+                done.append(True)
+                play(buffer)  # the head is ready: the note sounds while the rest renders
+        try:
+            self._render_with(impact_trajectory(gate, request, self._sounds), publish)
+        except Exception as exc:  # as for a gate: keep playing, say why once
+            message = f"cannot render a note {semitones:+d} semitones on gate {int(gate)}: {exc}"
+            if message != self.error:
+                log.error(message)
+            self.error = message
+            return False
+        self.note_renders += 1
+        key_ = (gate, semitones)
+        if key_ in self._note_order:
+            self._note_order.remove(key_)
+        self._note_order.append(key_)
+        while len(self._note_order) > NOTE_CACHE:
+            self.notes.pop(self._note_order.pop(0), None)  # its buffer is released once no voice plays it
+        return True
+
+    def _render_new_notes(self) -> int:
+        done = 0
+        while self._note_jobs:
+            gate, semitones, play = self._note_jobs.popleft()
+            cached = self.notes.get((gate, semitones))
+            if cached is not None:  # the same note twice in a row: rendered meanwhile
+                play(cached[1])
+                continue
+            done += self._render_note(gate, semitones, play)
+        return done
+
+    def _refresh_notes(self, interruptible: bool) -> int:
+        """Render the kept notes again for the current controls, most recently played first;
+        stop as soon as something newer is waiting (a note, a control change)."""
+        while self._played:
+            key = self._played.popleft()
+            if key in self._note_order:
+                self._note_order.remove(key)
+                self._note_order.append(key)
+        done = 0
+        for gate, semitones in reversed(list(self._note_order)):
+            if interruptible and (self._note_jobs or self._wake.is_set()):
+                break
+            cached = self.notes.get((gate, semitones))
+            if cached is not None and cached[0] == self._note_key(gate, semitones):
+                continue
+            done += self._render_note(gate, semitones, None)
         return done
 
     def _render_audition(self, name: str, play: Callable[[np.ndarray], None]) -> int:
@@ -137,12 +241,18 @@ class PreRenderer:
         def publish(buffer: np.ndarray) -> None:
             self._kept.append(buffer)
             self.ready[gate] = buffer  # the swap a gate sees
+
+        self._render_with(traj, publish)
+
+    def _render_with(self, traj: D.Trajectory, publish: Callable[[np.ndarray], None]) -> None:
+        def published(buffer: np.ndarray) -> None:
+            publish(buffer)
             with self.published:
                 self.published.notify_all()
 
         for _ in range(int(1.0 / BUSY_RETRY_S)):
             try:
-                return self.renderer.render(traj, publish)
+                return self.renderer.render(traj, published)
             except BuffersBusy:  # every buffer is playing: wait for a voice to finish with one
                 time.sleep(BUSY_RETRY_S)
                 self._release_unused()
@@ -171,7 +281,7 @@ class PreRenderer:
             self._wake.wait(timeout=0.5)
             self._wake.clear()
             if not self._stop.is_set():
-                self.update()
+                self.update(interruptible=True)
 
     def stop(self) -> None:
         self._stop.set()

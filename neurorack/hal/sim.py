@@ -11,6 +11,10 @@ An events file holds one JSON object per line, times in seconds from the start:
     {"t": 0.7, "cv": 2, "volts": 1.5}
     {"t": 1.0, "encoder": 1}
     {"t": 1.2, "button": "press"}          ("long" for a long press)
+    {"t": 1.5, "midi": [144, 60, 100]}     MIDI bytes: one message or several, running status too
+
+MIDI in an events file takes the path a MIDI port's bytes take (hal/midi.MidiDecoder, then
+the sink's ``midi``), and ``midi_file_events`` turns a standard MIDI file into such events.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ BUTTON_KINDS = ("press", "long")
 MAX_STEPS = 64  # encoder detents one message may carry (a hand turns a few per message)
 MAX_EVENT_T = 24 * 3600.0  # an events file spans at most a day
 MAX_EVENTS_BYTES = 64 << 20
-KEYS = {"gate": ("on",), "cv": ("volts",), "encoder": (), "button": ()}  # besides "t" and the kind
+KEYS = {"gate": ("on",), "cv": ("volts",), "encoder": (), "button": (), "midi": ()}  # besides "t" and the kind
+MAX_MIDI_BYTES = 256  # one event's MIDI bytes
 
 
 @dataclass(frozen=True)
@@ -46,14 +51,15 @@ class ControlSink:
     cv: Callable[[int, float], None]
     encoder: Callable[[int], None]
     button: Callable[[str], None]
+    midi: Callable[[object, int], None] | None = None  # (a mido message, its moment): the module's MIDI
 
 
 @dataclass(frozen=True)
 class SimEvent:
     t: float
-    kind: str  # "gate" | "cv" | "encoder" | "button"
+    kind: str  # "gate" | "cv" | "encoder" | "button" | "midi"
     number: int = 0  # gate or CV input
-    value: object = None  # on (bool), volts (float), steps (int), "press" | "long"
+    value: object = None  # on (bool), volts (float), steps (int), "press" | "long", MIDI bytes (tuple)
 
 
 class EventsFileError(NeurorackError):
@@ -68,7 +74,7 @@ def parse_event(obj, where: str = "event") -> SimEvent:
         raise EventsFileError(f"{where}: 't' must be a time in seconds, 0 to {MAX_EVENT_T:.0f}")
     kinds = [k for k in KEYS if k in obj]
     if len(kinds) != 1:
-        raise EventsFileError(f"{where}: needs exactly one of 'gate', 'cv', 'encoder', 'button'")
+        raise EventsFileError(f"{where}: needs exactly one of 'gate', 'cv', 'encoder', 'button', 'midi'")
     kind = kinds[0]
     unknown = sorted(set(obj) - {"t", kind, *KEYS[kind]})
     if unknown:
@@ -89,6 +95,13 @@ def parse_event(obj, where: str = "event") -> SimEvent:
         if abs(steps) > MAX_STEPS:
             raise EventsFileError(f"{where}: 'encoder' must be -{MAX_STEPS}..{MAX_STEPS} detents")
         return SimEvent(float(t), "encoder", 0, steps)
+    if kind == "midi":
+        data = obj["midi"]
+        if (not isinstance(data, list) or not 1 <= len(data) <= MAX_MIDI_BYTES
+                or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in data)):
+            raise EventsFileError(f"{where}: 'midi' must be a list of 1 to {MAX_MIDI_BYTES} bytes (0..255), "
+                                  "e.g. [144, 60, 100]")
+        return SimEvent(float(t), "midi", 0, tuple(data))
     if obj["button"] not in BUTTON_KINDS:
         raise EventsFileError(f"{where}: 'button' must be one of {', '.join(BUTTON_KINDS)}")
     return SimEvent(float(t), "button", 0, obj["button"])
@@ -98,6 +111,13 @@ def _int(value, where, key, signed=False) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or (not signed and not 1 <= value <= 64):
         raise EventsFileError(f"{where}: {key!r} must be {'an integer' if signed else 'a number from 1 to 64'}")
     return value
+
+
+def midi_file_events(path) -> list[SimEvent]:
+    """A standard MIDI file's channel messages as events at their times (hal/midi.read_midi_file)."""
+    from .midi import read_midi_file
+
+    return [SimEvent(t, "midi", 0, tuple(message.bytes())) for t, message in read_midi_file(path)]
 
 
 def load_events(path) -> list[SimEvent]:
@@ -131,6 +151,7 @@ class SimBoard:
     def __init__(self, profile: BoardProfile, sink: ControlSink, calibration: dict | None = None):
         self.profile, self.sink = profile, sink
         self.cvs = CvBank(profile.cv, calibration)
+        self._midi = None  # the MIDI byte decoder, made on the first MIDI event (running status spans events)
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -165,10 +186,20 @@ class SimBoard:
             self.sink.encoder(int(event.value))
         elif event.kind == "button":
             self.sink.button(str(event.value))
+        elif event.kind == "midi":
+            if self.sink.midi is None:
+                return warn(log, "midi-off", "MIDI events ignored: this module has no MIDI")
+            if self._midi is None:
+                from .midi import MidiDecoder
+
+                self._midi = MidiDecoder("MIDI (events)")
+            at_ns = time.monotonic_ns() if at_ns is None else at_ns
+            for message in self._midi.feed(event.value):
+                self.sink.midi(message, at_ns)
 
     def apply_offline(self, event: SimEvent) -> None:
         """An events file's event at its own time (an offline render, a screen tour)."""
-        self.apply(event, at_ns=round(event.t * 1e9) if event.kind == "gate" else None)
+        self.apply(event, at_ns=round(event.t * 1e9) if event.kind in ("gate", "midi") else None)
 
     # -- OSC ------------------------------------------------------------------------------------
     def start_osc(self, port: int = 9000) -> int:

@@ -343,6 +343,67 @@ class StatusScreen(ListScreen):
         return list(ui.module.status().items())
 
 
+class MidiScreen(ListScreen):
+    """MIDI: learn a controller, then every controller and what it drives; the input's state."""
+
+    name = "midi"
+    title = "MIDI"
+
+    def entries(self, ui):
+        midi = ui.view.midi
+        where = ", ".join(midi.ports) or ("waiting" if midi.on else "off")
+        rows = [("Learn", ">"), ("In", where), ("Last", ("* " if midi.active else "") + (midi.last or "-"))]
+        return rows + [(f"CC{number}", target) for number, target in midi.controllers.items()]
+
+    def press(self, ui) -> None:
+        if self.cursor == 0:
+            ui.push(MidiLearnScreen())
+
+
+class MidiLearnScreen(ListScreen):
+    """MIDI learn: pick a target, press, move a controller; it drives the target from then on
+    (stored for this board). A long press while waiting cancels."""
+
+    name = "midi-learn"
+    title = "MIDI learn"
+
+    def __init__(self):
+        super().__init__()
+        self.target: str | None = None  # what we wait for a controller for
+        self.learned: str | None = None
+
+    def entries(self, ui):
+        return [(target, "") for target in TARGETS]
+
+    def draw(self, p: Painter, ui) -> None:
+        midi = ui.view.midi
+        if self.target is not None and midi.learning is None and self.learned is None:
+            number = next((n for n, t in reversed(list(midi.controllers.items())) if t == self.target), None)
+            self.learned = f"CC{number}" if number is not None else "?"
+        if self.target is None:
+            return super().draw(p, ui)
+        p.title(self.title)
+        if self.learned is None:
+            p.text((2, TITLE_H + 2), f"Target: {self.target}", size=10)
+            p.text((2, TITLE_H + 16), "Move a controller", size=10, bold=True)
+            p.text((2, TITLE_H + 30), "hold: cancel", size=9)
+        else:
+            p.text((2, TITLE_H + 2), f"{self.learned} -> {self.target}", size=10, bold=True)
+            p.text((2, TITLE_H + 18), "stored; press: done", size=9)
+
+    def press(self, ui) -> None:
+        if self.target is None:
+            self.target = TARGETS[self.cursor]
+            ui.module.midi_learn(self.target)
+        elif self.learned is not None:
+            ui.pop()
+
+    def back(self, ui) -> None:
+        if self.target is not None and self.learned is None:
+            ui.module.midi_learn(None)
+        ui.pop()
+
+
 class AboutScreen(ListScreen):
     name = "about"
     title = "About"
@@ -388,4 +449,4 @@ MAKERS = {  # what a sound's actions open
 }
 SCREENS = {"browser": BrowserScreen, "cv": lambda ui: CvListScreen(), "calibration": CalibrationScreen,
            "save-morph": lambda ui: sound_screens.save_morph_screen(ui), "settings": SettingsScreen,
-           "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen()}
+           "status": lambda ui: StatusScreen(), "about": lambda ui: AboutScreen(), "midi": lambda ui: MidiScreen()}

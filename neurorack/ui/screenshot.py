@@ -37,6 +37,7 @@ def tour(module, camera: Camera) -> None:
         module.apply_event(_event("cv", number, volts))
     module.render_stale()
     module.apply_event(_event("gate", 1, True))  # the gate lamp lit
+    module.apply_event(_event("midi", 0, (0x90, 64, 100)))  # MIDI activity: the MIDI and Status screens
     camera.snap("home")
     ui.press()
     camera.snap("menu")
@@ -75,6 +76,15 @@ def tour(module, camera: Camera) -> None:
             ui.long_press()
             ui.long_press()
             continue
+        elif item["screen"] == "midi":
+            ui.press()  # Learn
+            camera.snap("midi-learn")
+            ui.turn(5)  # brightness
+            ui.press()
+            camera.snap("midi-learn-wait")
+            module.apply_event(_event("midi", 0, (0xB0, 74, 64)))  # the controller moved
+            camera.snap("midi-learned")
+            ui.press()
         elif item["screen"] == "settings":
             ui.press()
             camera.snap("settings-edit")

@@ -6,7 +6,7 @@ imports ``module.py``: the module is what hands the UI this view.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
@@ -20,6 +20,19 @@ class CvView:
     range: str  # "bipolar" | "unipolar"
     volts: float  # module volts, calibrated
     assignment: CvAssignment | None  # None: the input drives nothing
+
+
+@dataclass(frozen=True)
+class MidiView:
+    """MIDI as the screens show it: the input, activity, the last message, the learn in progress."""
+
+    ports: tuple[str, ...] = ()  # the open inputs
+    on: bool = False  # a MIDI input is open (or waiting for its device)
+    active: bool = False  # a message came within the last half second
+    messages: int = 0
+    last: str | None = None  # the newest message, short ("on 60 v100 c1")
+    learning: str | None = None  # the target MIDI learn waits to give the next controller
+    controllers: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))  # CC -> what it drives
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class ModuleView:
     health: Mapping[str, int]  # every counter of what went wrong
     renders: int
     rendering: bool  # a control moved and its impact is not rendered yet
+    midi: MidiView = MidiView()
 
     def gate_on(self, gate: Gate) -> bool:
         return self.gates_on[gate]
