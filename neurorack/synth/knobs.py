@@ -39,15 +39,17 @@ MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
 EULER_GAMMA = 0.5772156649015329  # E[log] of an exponential variable is log(mean) - gamma
-MAX_CLICK_GAIN = 1e8  # power
+CLICK_BLOCKS = 2  # sub-blocks the clicks of one analysis window fill
+MAX_CLICK_GAIN = 1e14  # power: a decoder may have switched its click off (to -140 dB)
 
 
-def _percussivity_of_share(share):
+def _percussivity_of_share(share, blocks: int = CLICK_BLOCKS):
     """The analysis's percussivity (1 - temporal flatness over 16 sub-blocks of 20 ms) of a frame
-    whose power is a steady body plus two clicks (one per 10 ms) holding `share` of it."""
+    whose power is a steady body plus the clicks (one per 10 ms) holding `share` of it, spread
+    over `blocks` of the sub-blocks."""
     body = (1.0 - share) / 16.0
-    click = share / 2.0 + body
-    return 1.0 - 16.0 * np.exp((2.0 * np.log(click) + 14.0 * np.log(np.maximum(body, 1e-300))) / 16.0)
+    click = share / blocks + body
+    return 1.0 - 16.0 * np.exp((blocks * np.log(click) + (16 - blocks) * np.log(np.maximum(body, 1e-300))) / 16.0)
 
 
 def _share_table(n: int = 201) -> np.ndarray:
