@@ -32,6 +32,12 @@ ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
 LOW_HZ = 40.0  # richness counts from here (descriptors._log_frequency_spread)
 TILT = (-4.0, 4.0)  # a: amplitude gain per octave, in doublings (+-24 dB/oct)
 TILT_STEPS = 6
+# Each knob is met to within a band (in its own normalised units): inside it the decoder's own
+# render stands (it learned the recordings, and the estimates here are approximate); outside
+# it the knob pulls the render to the band's edge.
+BRIGHTNESS_BAND = 0.1 * math.log(D.SCALES["brightness"].high / D.SCALES["brightness"].low)  # in ln Hz
+NOISINESS_BAND = 0.1 * (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * math.log(10.0) / 10.0  # ln flatness
+PERCUSSIVITY_BAND = 0.25
 NOISE_RANGE = (1e-6, 1e3)  # the noise's power relative to the rest's, at most
 PARTIAL_BINS = 3  # analysis bins a partial's main lobe fills (Hann, 2048 points)
 NOISE_STEPS = 6
@@ -186,6 +192,7 @@ def _solve_tilt(xp, v, freqs, magnitude, centroid_hz, tilt, steps):
     centroid_hz. d centroid / d a = ln 2 * Cov(f, v) >= 0: the centroid rises with the tilt."""
     ln_target = xp.log(centroid_hz.clip(60.0, 11000.0))
     magnitude = magnitude / (magnitude.sum(-1)[..., None] + 1e-300)
+    ln_target = _into_band(xp, xp.log(_centroid(xp, magnitude, freqs, v, tilt)), ln_target, BRIGHTNESS_BAND)
     for _ in range(steps):
         m = magnitude * xp.exp(LN2 * tilt * v)
         total = m.sum(-1)[..., None] + 1e-300
@@ -194,6 +201,17 @@ def _solve_tilt(xp, v, freqs, magnitude, centroid_hz, tilt, steps):
         step = (xp.log(c) - ln_target) / slope.clip(1e-3, None)
         tilt = (tilt - step.clip(-1.0, 1.0)).clip(*TILT)
     return tilt
+
+
+def _centroid(xp, magnitude, freqs, v, tilt):
+    m = magnitude * xp.exp(LN2 * tilt * v)
+    return (m * freqs).sum(-1)[..., None] / (m.sum(-1)[..., None] + 1e-300) + 1e-9
+
+
+def _into_band(xp, current, target, width):
+    """The nearest value to `current` within `width` of `target`: where the decoder already
+    renders close to the setting, the knob leaves its render alone."""
+    return xp.minimum(xp.maximum(current, target - width), target + width)
 
 
 def _solve_noise(xp, t, tilt, noise_tilt, part_v, part_freqs, part_power, noise_power, click_power, flat_db, gain, steps):
@@ -218,6 +236,17 @@ def _solve_noise(xp, t, tilt, noise_tilt, part_v, part_freqs, part_power, noise_
     relative = xp.log((total_fixed + 1e-30) / (total_noise + 1e-30))
     low, high = relative + math.log(NOISE_RANGE[0]), relative + math.log(NOISE_RANGE[1])
     x = xp.minimum(xp.maximum(xp.log(gain * gain), low), high)
+
+    def flatness(x):
+        lam = xp.exp(x)
+        mean = (lam * total_noise + total_fixed) / n
+        floor = lam * noise + click + FLOOR * mean
+        floor_at = lam * noise_at + click_at + FLOOR * mean
+        log_geo = ((t["counts"] * xp.log(floor)).sum(-1)[..., None]
+                   + PARTIAL_BINS * (xp.log(floor_at + lobe) - xp.log(floor_at)).sum(-1)[..., None]) / n - EULER_GAMMA
+        return log_geo - xp.log(mean)
+
+    ln_target = _into_band(xp, flatness(xp.zeros_like(x)), ln_target, NOISINESS_BAND)
     for _ in range(steps):
         lam = xp.exp(x)
         mean = (lam * total_noise + total_fixed) / n
@@ -248,8 +277,10 @@ def _at(xp, t, per_bin, freqs):
 
 
 def _click_share(xp, t, percussivity):
+    """The floor on the click's share: the share that gives PERCUSSIVITY_BAND less than the
+    setting (settings up to the band ask for no click at all)."""
     table = t["share_table"]
-    pos = percussivity.clip(0.0, 1.0) * (len(table) - 1)
+    pos = (percussivity - PERCUSSIVITY_BAND).clip(0.0, 1.0) * (len(table) - 1)
     i = _index(xp, xp.floor(pos).clip(0, len(table) - 2))
     frac = pos - i
     return table[i] * (1.0 - frac) + table[i + 1] * frac
