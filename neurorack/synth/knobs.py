@@ -30,7 +30,8 @@ from .. import descriptors as D
 LN2 = math.log(2.0)
 ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
 LOW_HZ = 40.0  # richness counts from here (descriptors._log_frequency_spread)
-TILT = (-4.0, 4.0)  # a: amplitude gain per octave, in doublings (+-24 dB/oct)
+TILT = (-1.0, 4.0)  # a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
+# dominant low partial splatter, and the analysis then hears the render brighter, not darker)
 TILT_STEPS = 6
 # Each knob is met to within a band (in its own normalised units): inside it the decoder's own
 # render stands (it learned the recordings, and the estimates here are approximate); outside
