@@ -100,6 +100,8 @@ class KnobTables:
         self.reverb_centres = np.linspace(mel(40.0), mel(MAX_BAND_HZ), n_reverb_bands)
         self.reverb_width = float(self.reverb_centres[1] - self.reverb_centres[0]) if n_reverb_bands > 1 else 1.0
         self.reverb_norm = 1.0 / np.maximum(band_interpolation(n_reverb_bands, grid).astype(np.float64).sum(1), 1e-9)
+        self.n_band = int((f <= ANALYSIS_TOP_HZ).sum())  # bins 0 .. n_band - 1 are analysed
+        self.reverb_interp_band = np.ascontiguousarray(self.reverb_interp[:, :self.n_band])
 
     def arrays(self) -> dict:
         return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
@@ -139,15 +141,18 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     flat_db = D.SCALES["noisiness"].low + (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * noisiness
     part_v = _octaves(xp, part_freqs)
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
-    v = _cat(xp, part_v, t["bin_v"])
-    freqs = _cat(xp, part_freqs.clip(0.0, ANALYSIS_TOP_HZ), t["bin_freqs"])
+    # The solves see the analysed band only (bins up to 12 kHz; above, every weight is 0).
+    nb = t["n_band"]
+    tb = {**t, **{k: t[k][:nb] for k in ("bin_v", "bin_freqs", "in_band", "counts")}, "n_bins": nb}
+    v = _cat(xp, part_v, tb["bin_v"])
+    freqs = _cat(xp, part_freqs.clip(0.0, ANALYSIS_TOP_HZ), tb["bin_freqs"])
     # The tail follows the dry band by band, so it is estimated once, untilted, in two parts:
     # what the noise feeds (moves with the noise's gain) and what partials and click feed.
     hats = _reverb_hats(xp, t, part_freqs)
 
     def tail(partials, bins):
         pooled = (partials[..., :, None] * hats).sum(-2) + bins @ t["reverb_pool"]
-        return (reverb_ratio * pooled) @ t["reverb_interp"]
+        return (reverb_ratio * pooled) @ t["reverb_interp_band"]  # in the band only
 
     # Above WHITEN_FROM the noise's own colour and its share of the tilt fade out (at 1: white):
     # coloured or tilted noise cannot be as flat as the upper settings ask. There noisiness
@@ -159,20 +164,21 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     noise_power = noise_power * colour_gain ** 2
     noise_tail = tail(part_power * 0.0, noise_power)
     fixed_tail = tail(part_power, click_power)
+    noise_band, click_band = noise_power[..., :nb], click_power[..., :nb]
 
     def magnitudes(noise_gain, click_gain):
-        broad = (noise_power + noise_tail) * noise_gain ** 2 + click_power * click_gain ** 2 + fixed_tail
-        return _cat(xp, xp.sqrt(2.0 * part_power) * seen, t["noise_magnitude"] * xp.sqrt(broad) * t["in_band"])
+        broad = (noise_band + noise_tail) * noise_gain ** 2 + click_band * click_gain ** 2 + fixed_tail
+        return _cat(xp, xp.sqrt(2.0 * part_power) * seen, tb["noise_magnitude"] * xp.sqrt(broad) * tb["in_band"])
 
     ones = xp.ones_like(curves[..., :1])
     tilt = _solve_tilt(xp, v, freqs, magnitudes(ones, ones), brightness_hz, xp.zeros_like(ones), TILT_STEPS)
-    noise_gain = _solve_noise(xp, t, tilt, tilt * (1.0 - whiten), part_v, part_freqs, part_power, noise_power + noise_tail,
-                              click_power + fixed_tail, flat_db, ones, NOISE_STEPS)
+    noise_gain = _solve_noise(xp, tb, tilt, tilt * (1.0 - whiten), part_v, part_freqs, part_power, noise_band + noise_tail,
+                              click_band + fixed_tail, flat_db, ones, NOISE_STEPS)
     click_gain = _click_gain(xp, t, tilt, part_v, part_power, noise_power * noise_gain ** 2, click_power, share)
     tilt = _solve_tilt(xp, v, freqs, magnitudes(noise_gain, click_gain), brightness_hz, tilt, TILT_STEPS // 2)
     noise_tilt = tilt * (1.0 - whiten)
-    noise_gain = _solve_noise(xp, t, tilt, noise_tilt, part_v, part_freqs, part_power, noise_power + noise_tail,
-                              click_power * click_gain ** 2 + fixed_tail, flat_db, noise_gain, NOISE_STEPS // 2)
+    noise_gain = _solve_noise(xp, tb, tilt, noise_tilt, part_v, part_freqs, part_power, noise_band + noise_tail,
+                              click_band * click_gain ** 2 + fixed_tail, flat_db, noise_gain, NOISE_STEPS // 2)
     noise_bin_gain = xp.exp(LN2 * noise_tilt * t["bin_v"]) * colour_gain * noise_gain
     return xp.exp(LN2 * tilt * part_v), xp.exp(LN2 * tilt * t["bin_v"]), noise_bin_gain, click_gain
 
