@@ -1,23 +1,24 @@
-"""What the synthesiser enforces of four knobs: brightness, richness, noisiness, percussivity.
+"""What the synthesiser enforces of three knobs: brightness, noisiness, percussivity.
 
-Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These four are
-enforced the same way, per descriptor frame, on the decoder's spectra before the loudness gain:
+Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These three are
+enforced per descriptor frame too, on the decoder's spectra before the loudness gain, each to
+within a band of its setting (inside it the decoder's render stands):
 
-- **brightness and richness**: a spectral shape, amplitude gain 2^(a v - b v^2) with v the
-  octaves from 1 kHz, applied to partials, noise and click alike; (a, b) are solved (damped
-  Newton) so that the shaped spectrum's centroid (magnitude-weighted, as the analysis takes it)
-  and its power-weighted spread of log-frequency meet the requested values;
-- **noisiness**: the noise's level relative to the partials, solved so that the spectral
-  flatness of the mix, estimated at the analysis's resolution, meets the request;
+- **brightness**: a spectral tilt, amplitude gain 2^(a v) with v the octaves from 1 kHz, on
+  partials, noise and click alike; a is solved (Newton) so that the estimated centroid
+  (magnitude-weighted, as the analysis takes it) comes within the band;
+- **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
+  of the mix, estimated at the analysis's resolution, comes within the band; above 0.5 the
+  noise's own colour and its share of the tilt also fade out (at 1: white);
 - **percussivity**: a floor on the click's share of each frame's power, from a model of the
   analysis's envelope measure (two clicks among the 16 sub-blocks of its 20 ms window).
 
-The moments are computed from the controls (each partial's power at its frequency, each bin's
-noise and click power), not from audio, so this costs a few passes over K + bins numbers per
-frame. The network still decides everything else (which partials, their decays, the noise's
-colour within the shape). Written once for numpy and torch (``xp`` is either module, arrays in
-float64): the two synthesisers share it, so they cannot disagree; torch calls it without
-gradient (the solved gains are constants to the network, as the loudness gain's target is).
+The estimates are computed from the controls (each partial's power at its frequency, each
+bin's noise and click power, the reverb tail they feed at its steady level), not from audio:
+a few passes over K + bins numbers per frame. Richness and tone_like stay learned. Written
+once for numpy and torch (``xp`` is either module, arrays in float64): the two synthesisers
+share it, so they cannot disagree; torch calls it without gradient (the solved gains are
+constants to the network, as the loudness gain's target is).
 """
 from __future__ import annotations
 
@@ -82,7 +83,6 @@ class KnobTables:
         self.bin_v = _octaves(np, f)  # the gain's variable at each bin
         self.bin_freqs = f
         self.in_band = (f <= ANALYSIS_TOP_HZ).astype(np.float64)
-        self.rich_band = ((f >= LOW_HZ) & (f <= ANALYSIS_TOP_HZ)).astype(np.float64)
         # Analysis bins (24 kHz, 2048 points) per synthesis bin, and a noise bin's magnitude
         # weight in the centroid relative to a partial's amplitude (a partial of amplitude A
         # sums to A * N / 2 over its Hann lobe; noise of power P over bin_hz gives Rayleigh
