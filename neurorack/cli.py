@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--out", default="bench-control.json")
     bc.add_argument("--model")
     bc.set_defaults(func=cmd_bench_control)
+    bv = bsub.add_parser("cv", help="CVs through the module: each descriptor swept -5..+5 V, pitch at 1 V/oct")
+    bv.add_argument("--out", default="bench-cv.json")
+    bv.add_argument("--model")
+    bv.set_defaults(func=cmd_bench_cv)
     bl = bsub.add_parser("latency", help="gate to sound, control to sound, cold start (JACK dummy driver)")
     bl.add_argument("--out", default="bench-latency.json")
     bl.add_argument("--triggers", type=_integer(1, 100_000), default=200)
@@ -553,6 +557,12 @@ def _measure_calibration_points(profile, number: int, reads: int = 64) -> tuple[
     finally:
         board.close()
     return points[0], points[1]
+
+
+def cmd_bench_cv(args):
+    from .bench.cv import bench_cv
+
+    _report(bench_cv(args.model), args.out)
 
 
 def cmd_bench_latency(args):

@@ -84,8 +84,7 @@ class ImpactModel(nn.Module):
         Streaming form: audio for frame m ends with frame m's onset (one frame of look-ahead).
         """
         raw, dec_state = self.decoder(self._decoder_input(curves, timbre), state["decoder"])
-        audio, syn_state = self.synth(sample_rate)(raw, curves[..., D.INDEX["loudness"]], curves[..., D.INDEX["pitch"]],
-                                                   state["synth"])
+        audio, syn_state = self.synth(sample_rate)(raw, curves, state["synth"])
         return audio, {"decoder": dec_state, "synth": syn_state}
 
     def controls(self, curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:

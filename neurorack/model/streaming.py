@@ -6,7 +6,7 @@ it. The head (the first `head_frames` frames) is decoded and synthesised first a
 then the rest, the synthesiser's state carried over, so the two pieces join exactly.
 
 Array-agnostic: ``decode(frames, timbre, past) -> (raw, past)`` runs whole blocks, and
-``synth.forward(raw, loudness, pitch, state) -> (audio as numpy, state)`` renders; ``concat``
+``synth.forward(raw, curves, state) -> (audio as numpy, state)`` renders; ``concat``
 joins two pieces of raw controls (numpy, or torch on a GPU).
 """
 from __future__ import annotations
@@ -15,9 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .. import descriptors as D
 
-LOUD, PITCH = D.INDEX["loudness"], D.INDEX["pitch"]
 HEAD_FRAMES = 25  # 0.25 s: rendered first (~1 ms on a desktop core), played while the rest renders
 
 
@@ -31,7 +29,7 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
     head_end = -(-split // block) * block
     timbre = np.ascontiguousarray(timbre, dtype=np.float32)
     raw_head, past = decode(frames[:head_end], timbre, initial_past)
-    audio, state = synth.forward(raw_head[:split], padded[:split, LOUD], padded[:split, PITCH], synth.initial_state())
+    audio, state = synth.forward(raw_head[:split], padded[:split], synth.initial_state())
     yield audio[synth.samples_per_frame:]
     if split < n:
         if head_end < n:
@@ -39,7 +37,7 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
             raw = concat([raw_head[split:], rest])[: n - split]
         else:
             raw = raw_head[split:n]
-        audio, _ = synth.forward(raw, padded[split:, LOUD], padded[split:, PITCH], state)
+        audio, _ = synth.forward(raw, padded[split:], state)
         yield audio
 
 

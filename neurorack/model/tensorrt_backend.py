@@ -127,10 +127,9 @@ class _GpuSynth:
     def initial_state(self):
         return self.synth.initial_state(1)
 
-    def forward(self, raw, loudness, pitch, state):
-        lo = torch.from_numpy(np.ascontiguousarray(loudness)).to(self.device)[None]
-        pi = torch.from_numpy(np.ascontiguousarray(pitch)).to(self.device)[None]
-        audio, state = self.synth(raw[None].float(), lo, pi, state)
+    def forward(self, raw, curves, state):
+        c = torch.from_numpy(np.ascontiguousarray(curves)).to(self.device)[None]
+        audio, state = self.synth(raw[None].float(), c, state)
         return audio[0].cpu().numpy(), state
 
 

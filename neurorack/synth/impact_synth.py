@@ -1,10 +1,11 @@
 """ImpactSynth: partials + noise + transient + reverb, one inverse FFT, streamable.
 
 Input is the decoder's raw output at the descriptor frame rate (100 Hz) plus the
-loudness and pitch curves, which act directly: pitch sets the partials' f0 and
+descriptor curves, some of which act directly: pitch sets the partials' f0 and
 loudness sets each frame's output level (the dry mix is normalised to the
-target RMS), as DDSP feeds f0 and loudness straight to its synthesiser. The
-network decides everything relative: mix, spectra, decays, inharmonicity.
+target RMS), as DDSP feeds f0 and loudness straight to its synthesiser; brightness,
+richness, noisiness and percussivity are enforced on the spectra (knobs.py). The
+network decides the rest: which partials, their decays, inharmonicity, colour.
 
 ``forward`` takes and returns a state, so rendering block by block equals
 rendering at once.
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from .. import descriptors as D
 from .frames import frames_to_audio
 from .grid import SYNTH_FRAME_RATE, FrameGrid
+from .knobs import KnobTables, enforce, reverb_ratio
 from .noise import FilteredNoise
 from .partials import ModalPartials
 from .reverb import StatisticalReverb
@@ -30,8 +33,11 @@ REVERB_NOISE_OFFSET = 512  # reverb reads the noise table half a table away from
 
 class ImpactSynth(nn.Module):
     def __init__(self, sample_rate: int = 48000, n_partials: int = 32, n_noise_bands: int = 32,
-                 n_transient_bands: int = 16, n_reverb_bands: int = 8):
+                 n_transient_bands: int = 16, n_reverb_bands: int = 8, knobs: bool = True):
+        """knobs=False leaves brightness, noisiness and percussivity to the decoder (the blocks
+        alone, as a test of one block wants them); every model renders with knobs=True."""
         super().__init__()
+        self.knobs = knobs
         self.grid = FrameGrid(sample_rate)
         self.partials = ModalPartials(self.grid, n_partials)
         self.noise = FilteredNoise(self.grid, n_noise_bands)
@@ -39,6 +45,11 @@ class ImpactSynth(nn.Module):
         self.reverb = StatisticalReverb(self.grid, n_reverb_bands)
         self.sizes = [self.partials.n_raw, self.noise.n_raw, self.transient.n_raw, self.reverb.n_raw]
         self.n_raw = sum(self.sizes)
+        tables = KnobTables(self.grid, n_reverb_bands)
+        self._knob_scalars = {k: v for k, v in vars(tables).items() if not isinstance(v, np.ndarray)}
+        self._knob_arrays = list(tables.arrays())
+        for name, array in tables.arrays().items():
+            self.register_buffer(f"knob_{name}", torch.from_numpy(array).double(), persistent=False)
 
     @property
     def samples_per_frame(self) -> int:
@@ -53,21 +64,45 @@ class ImpactSynth(nn.Module):
             "frame": torch.zeros((), dtype=torch.long),
         }
 
-    def forward(self, raw: torch.Tensor, loudness: torch.Tensor, pitch: torch.Tensor, state: dict):
-        """raw (B, T, n_raw), loudness and pitch (B, T) normalised -> audio (B, T * samples_per_frame), state."""
+    @torch.no_grad()
+    def _knob_gains(self, curves, freqs, amp, n_ctrl, c_bins, r_ctrl):
+        batch, n_desc = curves.shape[:2]
+        pair_power = (0.5 * amp.double() ** 2).view(batch, n_desc, UPSAMPLE, -1).mean(2)
+        tables = {**self._knob_scalars, **{k: getattr(self, f"knob_{k}") for k in self._knob_arrays}}
+        gains = enforce(torch, tables, curves.double(), freqs.double(), pair_power,
+                        self.noise.bin_power(n_ctrl).double(), c_bins.double(),
+                        reverb_ratio(torch, r_ctrl["wet"].double(), r_ctrl["log_decay"].double()))
+        return [g.float() for g in gains]
+
+    def forward(self, raw: torch.Tensor, curves: torch.Tensor, state: dict):
+        """raw (B, T, n_raw), descriptor curves (B, T, 7) normalised -> audio (B, T * samples_per_frame), state."""
         batch, n_desc = raw.shape[:2]
         n_frames = n_desc * UPSAMPLE
         r_partials, r_noise, r_transient, r_reverb = torch.split(raw, self.sizes, dim=-1)
+        loudness, pitch = curves[..., D.INDEX["loudness"]], curves[..., D.INDEX["pitch"]]
 
         # Controls at the descriptor rate; the synthesis frames of a pair share them.
         f0 = 440.0 * 2.0 ** ((_PITCH.low + pitch * (_PITCH.high - _PITCH.low) - 69.0) / 12.0)
-        p_ctrl = {k: _hold(v) for k, v in self.partials.get_controls(r_partials, f0).items()}
+        p_ctrl = self.partials.get_controls(r_partials, f0)
         n_ctrl = self.noise.get_controls(r_noise)
         r_ctrl = self.reverb.get_controls(r_reverb)
-        amp, p_power, amp_state = self.partials.get_amplitudes(p_ctrl, state["partials"])
+        amp, _, amp_state = self.partials.get_amplitudes({k: _hold(v) for k, v in p_ctrl.items()}, state["partials"])
         # One click per descriptor frame, in the second synthesis frame of its pair, whose centre
         # is the descriptor frame's time; its power counts over the pair.
-        click, c_power = self.transient.get_frames(self.transient.get_controls(r_transient))
+        click, c_bins = self.transient.get_frames(self.transient.get_controls(r_transient))
+
+        # Brightness, noisiness and percussivity are enforced (knobs.py): gains solved without
+        # gradient from the frame's powers, then applied like any other control.
+        if self.knobs:
+            part_gain, bin_gain, noise_bin_gain, click_gain = self._knob_gains(curves, p_ctrl["freqs"], amp, n_ctrl, c_bins, r_ctrl)
+            amp = amp * _hold(part_gain)
+            n_ctrl = {"magnitude": n_ctrl["magnitude"] * noise_bin_gain.repeat_interleave(2, dim=-1)}
+            click_gain = bin_gain * click_gain
+            click = click * click_gain.unsqueeze(-1)
+            c_bins = c_bins * click_gain * click_gain
+        p_power = 0.5 * (amp * amp).sum(-1)
+        c_power = c_bins.sum(-1)
+        p_ctrl = {k: _hold(v) for k, v in p_ctrl.items()}
 
         # Loudness is enforced: the dry mix is scaled so each frame's RMS is the target level.
         # A loudness of 0 (-80 dBFS or below) renders true silence.

@@ -39,6 +39,11 @@ class FilteredNoise(nn.Module):
         mag = controls["magnitude"]
         return (mag * mag * self.power_weights).sum(-1)
 
+    def bin_power(self, controls: dict) -> torch.Tensor:
+        """Expected mean power of the shaped noise in each bin, (B, T, bins)."""
+        mag = controls["magnitude"][..., ::2]
+        return mag * mag * self.power_weights[::2] * 2
+
     def get_frames(self, controls: dict, noise: torch.Tensor, gain: torch.Tensor):
         """Noise spectra (F, bins, 2), gain (B, T, F // T) -> spectra (B, F, bins, 2); F a multiple of T."""
         mag = controls["magnitude"]

@@ -8,7 +8,7 @@ numpy and ONNX Runtime (the decoder). It mirrors the blocks one to one (``get_co
 and the tests hold it to the torch synthesiser within 1e-4, one-shot and streamed. A change
 to a block's controls is a change in both places, or those tests fail.
 
-Shapes: raw controls (T, n_raw) at the descriptor rate (100 Hz), loudness and pitch (T,)
+Shapes: raw controls (T, n_raw) at the descriptor rate (100 Hz), descriptor curves (T, 7)
 normalised; audio (T * samples_per_frame,) float32. ``forward`` takes and returns a state,
 so rendering block by block equals rendering at once.
 """
@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .. import descriptors as D
+from .knobs import KnobTables, enforce, reverb_ratio
 from .grid import SYNTH_FRAME_RATE, FrameGrid, band_interpolation, band_pooling, centre_shift, noise_table, power_weights
 
 UPSAMPLE = SYNTH_FRAME_RATE // D.FRAME_RATE
@@ -64,8 +65,9 @@ def decaying_sum(x, log_decay, state, chunk: int = 128):
 
 class NumpyImpactSynth:
     def __init__(self, sample_rate: int = 48000, n_partials: int = 32, n_noise_bands: int = 32,
-                 n_transient_bands: int = 16, n_reverb_bands: int = 8):
+                 n_transient_bands: int = 16, n_reverb_bands: int = 8, knobs: bool = True):
         g = self.grid = FrameGrid(sample_rate)
+        self.knobs = knobs
         self.n_partials, self.n_reverb_bands = n_partials, n_reverb_bands
         self.sizes = [3 * n_partials, n_noise_bands + 1, n_transient_bands + 2, n_reverb_bands + 1]
         self.n_raw = sum(self.sizes)
@@ -89,6 +91,9 @@ class NumpyImpactSynth:
         self.cos, self.sin = np.cos(theta).astype(f32), np.sin(theta).astype(f32)
         self.alternating = centre_shift(g)
         self.click_power_weights = power_weights(g) / f32(g.n_fft)
+        self.noise_bin_weights = power_weights(g)
+        tables = KnobTables(g, n_reverb_bands)
+        self.knob_tables = {**vars(tables), **tables.arrays()}
         # reverb
         self.pool = np.ascontiguousarray(np.repeat(band_pooling(n_reverb_bands, g).T, 2, axis=0) / f32(g.hop))
         self.reverb_interp = np.repeat(band_interpolation(n_reverb_bands, g), 2, axis=1)
@@ -171,14 +176,14 @@ class NumpyImpactSynth:
         return spec, phase[-1], f64[-1]
 
     def click_frames(self, ctrl: dict):
-        """-> spectra (T, bins, 2) of one click per descriptor frame, and its mean power (T,)."""
+        """-> spectra (T, bins, 2) of one click per descriptor frame, and its mean power per bin (T, bins)."""
         g = self.grid
         rho = np.exp(f32(-1.0) / (ctrl["decay_s"] * f32(g.sample_rate)))
         numerator = ctrl["shape"] * (f32(1.0) - np.exp(f32(g.hop) * np.log(rho)) * self.alternating)
         denominator = f32(1.0) - f32(2.0) * rho * self.cos + rho * rho
         q = numerator / denominator
         spectra = np.stack([q * (f32(1.0) - rho * self.cos), q * (-rho * self.sin)], axis=-1)
-        return spectra, (q * numerator) @ self.click_power_weights
+        return spectra, q * numerator * self.click_power_weights
 
     def noise_frames(self, frame_index: int, n_frames: int, offset: int = 0):
         start = (frame_index + offset) % NOISE_TABLE_FRAMES
@@ -187,10 +192,11 @@ class NumpyImpactSynth:
         return self.noise_table[(start + np.arange(n_frames)) % NOISE_TABLE_FRAMES]
 
     # -- the whole synthesiser ----------------------------------------------------------------
-    def forward(self, raw, loudness, pitch, state: dict):
-        """raw (T, n_raw), loudness and pitch (T,) -> audio (T * samples_per_frame,) float32, new state."""
+    def forward(self, raw, curves, state: dict):
+        """raw (T, n_raw), curves (T, 7) -> audio (T * samples_per_frame,) float32, new state."""
         raw = np.asarray(raw, f32)
-        loudness, pitch = np.asarray(loudness, f32), np.asarray(pitch, f32)
+        curves = np.asarray(curves, f32)
+        loudness, pitch = curves[:, D.INDEX["loudness"]], curves[:, D.INDEX["pitch"]]
         t = len(raw)
         n_frames = t * UPSAMPLE
         bins = self.grid.n_bins
@@ -203,8 +209,22 @@ class NumpyImpactSynth:
         amp, amp_state = decaying_sum(np.repeat(p_ctrl["excitation"], UPSAMPLE, axis=0),
                                       np.repeat(p_ctrl["log_decay"], UPSAMPLE, axis=0), state["amp"])
         amp = (amp.reshape(t, UPSAMPLE, -1) * (p_ctrl["freqs"] < self.nyquist_guard_hz)[:, None]).reshape(n_frames, -1)
+        click, c_bins = self.click_frames(self.transient_controls(r_transient))
+
+        if self.knobs:  # knobs.py: the gains that enforce brightness, noisiness and percussivity
+            pair_power = (0.5 * amp.astype(np.float64) ** 2).reshape(t, UPSAMPLE, -1).mean(1)
+            mag = n_ctrl["magnitude"][:, ::2].astype(np.float64)
+            part_gain, bin_gain, noise_bin_gain, click_gain = (g.astype(f32) for g in enforce(
+                np, self.knob_tables, curves.astype(np.float64), p_ctrl["freqs"].astype(np.float64), pair_power,
+                mag * mag * self.noise_bin_weights, c_bins.astype(np.float64),
+                reverb_ratio(np, rv_ctrl["wet"].astype(np.float64), rv_ctrl["log_decay"].astype(np.float64))))
+            amp = (amp.reshape(t, UPSAMPLE, -1) * part_gain[:, None]).reshape(n_frames, -1)
+            n_ctrl = {"magnitude": n_ctrl["magnitude"] * np.repeat(noise_bin_gain, 2, axis=-1)}
+            click_gain = bin_gain * click_gain
+            click = click * click_gain[..., None]
+            c_bins = c_bins * click_gain * click_gain
+        c_power = c_bins.sum(-1)
         p_power = f32(0.5) * (amp * amp).sum(-1)
-        click, c_power = self.click_frames(self.transient_controls(r_transient))
 
         level_db = f32(_LOUD.low) + loudness * f32(_LOUD.high - _LOUD.low)
         target = np.where(loudness > f32(1e-3), np.exp(level_db * f32(LN10 / 20.0)), f32(0.0))

@@ -35,7 +35,8 @@ class Transient(nn.Module):
         return {"shape": shape * exp_sigmoid(raw[..., -2:-1]), "decay_s": log_range(raw[..., -1:], 2e-4, 8e-3)}
 
     def get_frames(self, controls: dict):
-        """-> spectra (B, F, bins, 2) of one click per frame, and its mean power over one frame (B, F)."""
+        """-> spectra (B, F, bins, 2) of one click per frame, and its mean power over one frame in
+        each bin (B, F, bins)."""
         rho = torch.exp(-1.0 / (controls["decay_s"] * self.grid.sample_rate))  # (B, F, 1)
         # sum_{n < hop} (rho z)^n with z = exp(-i theta) = (1 - rho^hop (-1)^k) / (1 - rho z),
         # written out in real arithmetic.
@@ -44,4 +45,4 @@ class Transient(nn.Module):
         q = numerator / denominator
         spectra = torch.stack([q * (1.0 - rho * self.cos), q * (-rho * self.sin)], dim=-1)
         # |1 - rho z|^2 = denominator, so |click|^2 = numerator^2 / denominator.
-        return spectra, (q * numerator) @ self.power_weights
+        return spectra, q * numerator * self.power_weights
