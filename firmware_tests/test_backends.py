@@ -15,7 +15,7 @@ from neurorack import load_model
 from neurorack.errors import NeurorackError
 from neurorack.model import backends as B
 from neurorack.model.checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
-from neurorack.model.export import DecoderStep, example_inputs, export, load_program
+from neurorack.model.export import export, load_program
 from neurorack.model.impact_model import ImpactModel, ModelConfig
 from neurorack.model.paths import checkpoint_sha256, default_models_dir, installed_models
 from neurorack.sounds.library import SoundLibrary

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from neurorack import fileio
 from neurorack.errors import NeurorackError
-from neurorack.settings import Settings, load_run_config, load_settings, save_settings, settings_path
+from neurorack.settings import Settings, load_settings, save_settings, settings_path
 
 FACTORY = "neurorack/sounds/factory/snap.json"
 

@@ -1,8 +1,9 @@
 """`neurorack bench cv`: the knobs as a musician hears them, through the module.
 
-Two measurements, both on an offline sim module (``Module.create(live=False)``: the engine,
-its CV mapping and the renderer a gate plays, without audio), driven by its public API
-(``select_sound``, ``assign``, ``cv``) and read from the impact gate 1 would play:
+Two measurements, both on an offline sim module (``assemble(ModuleOptions(live=False))``: the
+engine, its CV mapping and the renderer a gate plays, without audio), driven by its public API
+(``select_sound``, ``assign``, CV events through the board's inputs, ``render_stale``) and read
+from the impact gate 1 would play:
 
 - **sweep**: CV 2 assigned in turn to each descriptor at the default depth, swept from -5 V to
   +5 V; each render re-analysed, the descriptor's mean over the sound's audible frames against
@@ -32,10 +33,10 @@ F0_RANGE_HZ = (25.0, 2100.0)
 
 
 def bench_cv(model_path=None, sweep_sounds=SWEEP_SOUNDS, tonal_sounds=TONAL_SOUNDS) -> dict:
+    from ..assembly import ModuleOptions, assemble
     from ..engine.controls import CvAssignment
-    from ..module import Module
 
-    module = Module.create("sim", model=model_path, persist=False, live=False)
+    module = assemble(ModuleOptions(board="sim", model=model_path, persist=False, live=False))
     try:
         rate = module.settings.audio.sample_rate
         render = _renderer(module)
@@ -66,11 +67,14 @@ def _descriptor_names():
 
 
 def _renderer(module):
+    from ..hal.gates import Gate
+    from ..hal.sim import SimEvent
+
     def render(volts: dict[int, float]) -> np.ndarray:
         for number, v in volts.items():
-            module.cv(number, v)
-        module.engine.prerender.update()
-        buffer = module.engine.prerender.ready[1]
+            module.apply_event(SimEvent(0.0, "cv", number, v))  # as a patch cable: calibration, deadband
+        module.render_stale()
+        buffer = module.engine.prerender.ready[Gate.IMPACT]
         if buffer is None:
             raise RuntimeError(f"the module rendered nothing for gate 1 ({module.engine.prerender.error})")
         return np.array(buffer, dtype=np.float32)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from ..errors import NeurorackError
 from ..hal.cv import RANGES
 from ..hal.gates import Gate, GateEdge
-from .controls import TARGETS, CvAssignment
+from .controls import CvAssignment
 
 OMNI = "omni"
 TAKEOVERS = ("pickup", "follow")
