@@ -120,24 +120,15 @@ def _pitch(module, render, rate, sound, assignment_class) -> dict:
     traj = module.library.get(sound).trajectory
     scale = D.SCALES["pitch"]
     midi = scale.to_physical(traj.curves[:, D.INDEX["pitch"]])
-    tonal = _audible(traj) & (traj.curves[:, D.INDEX["tone_like"]] > 0.5)
+    tonal = tonal_frames(traj)
     centre = float(np.median(midi[tonal]))
     low_v = _window(centre, scale)
     volts = [low_v + PITCH_STEP_V * i for i in range(int(OCTAVES / PITCH_STEP_V) + 1)]
     deviations, used = [], []
     for v in volts:
-        audio = render({4: v})
-        expected = midi + 12.0 * v
-        inside = tonal & (expected > scale.low + 0.5) & (expected < scale.high - 0.5)  # not clipped by the range
-        f0 = _f0(audio, rate, len(midi))
-        ok = inside & np.isfinite(f0)
-        if not ok.any():
-            deviations.append(float("nan"))
-            used.append(0)
-            continue
-        cents = 1200.0 * np.log2(f0[ok] / (440.0 * 2.0 ** ((expected[ok] - 69.0) / 12.0)))
-        deviations.append(float(np.median(cents)))
-        used.append(int(ok.sum()))
+        cents, frames = pitch_error_cents(render({4: v}), midi + 12.0 * v, tonal, rate)
+        deviations.append(cents)
+        used.append(frames)
     render({4: 0.0})
     dev = np.asarray(deviations)
     good = np.isfinite(dev)
@@ -150,6 +141,30 @@ def _pitch(module, render, rate, sound, assignment_class) -> dict:
             "max_error_cents_uncalibrated": round(float(np.nanmax(np.abs(dev))), 2),
             "calibration": {"scale_cents_per_volt": round(1200.0 + slope, 3), "offset_cents": round(offset, 2)},
             "max_error_cents_calibrated": round(float(np.max(np.abs(residual))), 2)}
+
+
+def tonal_frames(traj) -> np.ndarray:
+    """The frames of a sound where its pitch means something: audible and tone-like."""
+    from .. import descriptors as D
+
+    return _audible(traj) & (traj.curves[:, D.INDEX["tone_like"]] > 0.5)
+
+
+def pitch_error_cents(audio: np.ndarray, expected_midi: np.ndarray, frames: np.ndarray, rate: int) -> tuple[float, int]:
+    """The render's f0 against the pitch asked of each descriptor frame (MIDI note numbers), in
+    cents: the median over `frames` where the asked pitch is inside the pitch range (not clipped
+    by it) and yin found an f0; and how many frames that was (NaN, 0 when none). The one measure
+    of pitch accuracy, for the CVs (bench cv) and for MIDI notes (bench midi)."""
+    from .. import descriptors as D
+
+    scale = D.SCALES["pitch"]
+    inside = frames & (expected_midi > scale.low + 0.5) & (expected_midi < scale.high - 0.5)
+    f0 = _f0(audio, rate, len(expected_midi))
+    ok = inside & np.isfinite(f0)
+    if not ok.any():
+        return float("nan"), 0
+    cents = 1200.0 * np.log2(f0[ok] / (440.0 * 2.0 ** ((expected_midi[ok] - 69.0) / 12.0)))
+    return float(np.median(cents)), int(ok.sum())
 
 
 def _window(centre_midi: float, scale) -> float:
