@@ -54,13 +54,16 @@ def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity
         time.sleep(0.3)
         for data in ([0x90, 67, 100], [0x80, 67, 0], [0xB0, 74, 127], [0xB0, 21, 0], [0xC0, 3],
                      [0x90, 48, 127], [0x90, 55, 64], [0x80, 48, 0], [0x80, 55, 0]):
-            for _ in range(3):  # again only if the server lost that cycle (an xrun)
-                before, xruns = control.messages, keyboard.xruns
+            # Again if it did not arrive: this test is about what the mapping does with what arrives.
+            # (A cycle the dummy server ran late loses its MIDI, and the keyboard's count of xruns
+            # can come after the loss; delivery itself is test_midi_jack's, xruns counted there.)
+            for _ in range(3):
+                before = control.messages
                 keyboard.send(bytes(data))
                 deadline = time.monotonic() + 1
                 while control.messages == before and time.monotonic() < deadline:
                     time.sleep(0.005)
-                if control.messages > before or keyboard.xruns == xruns:
+                if control.messages > before:
                     break
             time.sleep(0.05)
         assert engine.prerender.wait_ready(5)
