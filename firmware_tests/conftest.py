@@ -103,3 +103,36 @@ def at_frame(gate: int, frame: int, on: bool = True, rate: int = 48000):
     from neurorack.hal.gates import Gate, GateEdge
 
     return GateEdge(Gate(gate), on, round(frame * 1_000_000_000 / rate))
+
+
+@pytest.fixture
+def server():
+    """A JACK server on its dummy driver (clocked like a sound card), for this test only."""
+    from neurorack.bench.jack import JackServer
+
+    s = JackServer().start()
+    yield s
+    s.stop()
+
+
+def pixels(module):
+    """The module's current screen as luma's dummy device shows it: True where lit."""
+    import numpy as np
+
+    from neurorack.hal.display import simulated_screen
+
+    device = simulated_screen()
+    module.ui.render(device)
+    return np.array(device.image.convert("L")) > 0
+
+
+def expected(paint):
+    """What `paint(painter)` alone draws: the reference for a part of a screen."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from neurorack.ui.paint import Painter
+
+    image = Image.new("1", (128, 64))
+    paint(Painter(ImageDraw.Draw(image), image.size))
+    return np.array(image.convert("L")) > 0

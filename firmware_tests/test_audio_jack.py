@@ -11,18 +11,10 @@ import jack
 import numpy as np
 import pytest
 
-from neurorack.bench.jack import JackServer
 from neurorack.engine.audio import AudioOutput, rescan
 from test_engine import marked_engine
 
 from neurorack.hal.gates import Gate, GateEdge
-
-
-@pytest.fixture
-def server():
-    s = JackServer().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from neurorack import descriptors as D
-from neurorack.bench.jack import JackServer
 from neurorack.bench.midi import JackKeyboard
 from neurorack.engine.engine import Engine
 from neurorack.engine.midi import CcMapping, MidiConfig, velocity_gain
@@ -29,13 +28,6 @@ def pitched_engine():
 
     flat = D.Trajectory(np.full((25, 7), 0.5, np.float32), np.zeros(D.TIMBRE_BANDS, np.float32))
     return Engine(FunctionRenderer(render), lambda name: flat, "a", "b", block_size=BLOCK)
-
-
-@pytest.fixture
-def server():
-    s = JackServer().start()
-    yield s
-    s.stop()
 
 
 def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity_and_targets(server):

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from neurorack.bench.jack import JackServer
 from neurorack.bench.midi import JackKeyboard
 from neurorack.hal.midi import MAX_RATE, MidiInput
 
@@ -31,13 +30,6 @@ class Sink:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.01)
         return [m for m, _ in self.messages]
-
-
-@pytest.fixture
-def server():
-    s = JackServer().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 device and driven by the simulated board's encoder and button, on a library of its own."""
 import numpy as np
 import pytest
-from luma.core.device import dummy
-from PIL import Image, ImageDraw
+from conftest import expected, pixels
 
 from neurorack.hal.gates import Gate
 from neurorack.hal.sim import SimEvent
 from neurorack.sounds.match import nearest
 from neurorack.sounds.shape import handles, reshape, vary
-from neurorack.ui.paint import Painter
 from neurorack.ui.sound_screens import ALPHABET, DELETE, DONE
 
 
@@ -27,18 +25,6 @@ def maker(tmp_path):
     m.render_stale()
     yield m
     m.close()
-
-
-def pixels(module) -> np.ndarray:
-    device = dummy(width=128, height=64, mode="1")
-    module.ui.render(device)
-    return np.array(device.image.convert("L")) > 0
-
-
-def expected(paint) -> np.ndarray:
-    image = Image.new("1", (128, 64))
-    paint(Painter(ImageDraw.Draw(image), image.size))
-    return np.array(image.convert("L")) > 0
 
 
 def controls(module, *items):

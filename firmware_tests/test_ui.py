@@ -7,16 +7,14 @@ import urllib.request
 
 import numpy as np
 import pytest
-from luma.core.device import dummy
-from PIL import Image, ImageDraw
+from conftest import expected, pixels
+from PIL import Image
 
-from neurorack.hal.display import open_display
-from neurorack.hal.display import simulated_screen
-from neurorack.hal.sim import SimEvent
 from neurorack.assembly import ModuleOptions, assemble
+from neurorack.hal.display import open_display, simulated_screen
+from neurorack.hal.sim import SimEvent
 from neurorack.settings import load_settings
 from neurorack.ui.menu import DisplayLoop
-from neurorack.ui.paint import Painter
 
 
 @pytest.fixture(autouse=True)
@@ -28,19 +26,6 @@ def _config(tmp_path, monkeypatch):
 def ui(module):
     module.ui.stack[1:] = []  # every test starts on the home screen
     return module.ui
-
-
-def pixels(module) -> np.ndarray:
-    device = dummy(width=128, height=64, mode="1")
-    module.ui.render(device)
-    return np.array(device.image.convert("L")) > 0
-
-
-def expected(paint) -> np.ndarray:
-    """What `paint(painter)` alone draws: the reference for a part of a screen."""
-    image = Image.new("1", (128, 64))
-    paint(Painter(ImageDraw.Draw(image), image.size))
-    return np.array(image.convert("L")) > 0
 
 
 def events(module, *items):
