@@ -136,3 +136,13 @@ def expected(paint):
     image = Image.new("1", (128, 64))
     paint(Painter(ImageDraw.Draw(image), image.size))
     return np.array(image.convert("L")) > 0
+
+
+def wait_for_ports(midi, seconds: float = 5.0) -> list:
+    """Until the MIDI input has opened a port (its thread opens them), or `seconds` have passed."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not midi.ports() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return midi.ports()

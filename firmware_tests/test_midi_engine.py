@@ -7,6 +7,7 @@ import time
 import mido
 import numpy as np
 import pytest
+from conftest import wait_for_ports
 
 from neurorack import descriptors as D
 from neurorack.bench.midi import JackKeyboard
@@ -40,9 +41,7 @@ def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity
     keyboard = JackKeyboard()
     midi = MidiInput(control, port="keyboard", api="jack", poll_s=0.1).start()
     try:
-        deadline = time.monotonic() + 5
-        while not midi.ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_ports(midi)
         time.sleep(0.3)
         for data in ([0x90, 67, 100], [0x80, 67, 0], [0xB0, 74, 127], [0xB0, 21, 0], [0xC0, 3],
                      [0x90, 48, 127], [0x90, 55, 64], [0x80, 48, 0], [0x80, 55, 0]):
@@ -114,9 +113,7 @@ def test_a_flood_of_notes_a_thousand_a_second_loses_no_state(server):
     keyboard = JackKeyboard()
     midi = MidiInput(control, port="keyboard", api="jack", poll_s=0.1).start()
     try:
-        deadline = time.monotonic() + 5
-        while not midi.ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_ports(midi)
         time.sleep(0.3)
         t0 = time.monotonic()
         for k in range(1000):

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from conftest import wait_for_ports
 
 from neurorack.bench.midi import JackKeyboard
 from neurorack.hal.midi import MAX_RATE, MidiInput
@@ -48,10 +49,7 @@ def assert_delivered(got: list, sent: list, xruns: int) -> None:
 
 def opened(sink, port="keyboard", **kwargs):
     midi = MidiInput(sink, port=port, api="jack", poll_s=0.1, **kwargs).start()
-    deadline = time.monotonic() + 5
-    while not midi.ports() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert midi.ports() == ["keyboard:out"]
+    assert wait_for_ports(midi) == ["keyboard:out"]
     return midi
 
 
@@ -157,9 +155,7 @@ def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
             time.sleep(0.05)
         assert midi.ports() == [] and midi.lost == 1
         keyboard = JackKeyboard()  # plugged back, same name
-        deadline = time.monotonic() + 5
-        while not midi.ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_ports(midi)
         keyboard.send(bytes([0x90, 62, 100]))
         messages = sink.wait(2, timeout=2)
         xruns += keyboard.xruns
@@ -179,9 +175,7 @@ def test_port_all_opens_every_input_and_a_virtual_port_takes_connections(keyboar
     sink = Sink()
     midi = MidiInput(sink, port="all", api="jack", poll_s=0.1).start()
     try:
-        deadline = time.monotonic() + 5
-        while not midi.ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_ports(midi)
         assert midi.ports() == ["keyboard:out"]
     finally:
         midi.close()

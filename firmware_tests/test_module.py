@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from chips import FakeGPIO, FakeMCP3x08
+from chips import FakeMCP3x08
 from neurorack.assembly import ModuleOptions, assemble
 from neurorack.hal.board import HardwareBoard
 from neurorack.hal.cv import CV_DEADBAND_V, Calibration, CvBank, CvInput
@@ -19,13 +19,6 @@ def emulated_board(chip, gpio):
     def make(profile, sink, calibration, options):
         return HardwareBoard(profile, sink, calibration, pins=RpiGpioPins(gpio), adc_bus=chip)
     return make
-
-
-@pytest.fixture
-def gpio():
-    g = FakeGPIO()
-    g.setmode(g.BCM)
-    return g
 
 
 def test_an_assembled_module_is_complete_when_returned():
