@@ -169,6 +169,34 @@ def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
     assert any("is gone" in r.getMessage() for r in caplog.records)
 
 
+def test_a_jack_server_restarted_under_open_ports_is_noticed_and_its_ports_opened_again(server, caplog):
+    sink, changes = Sink(), []
+    keyboard = JackKeyboard()
+    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
+    try:
+        keyboard.send(bytes([0x90, 60, 100]))
+        sink.wait(1, timeout=1)
+        xruns = keyboard.xruns
+        server.stop()  # with the keyboard's port and ours open: their clients die with it
+        keyboard.close()
+        deadline = time.monotonic() + 5
+        while midi.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert midi.ports() == [] and midi.lost == 1
+        server.start()  # the same server name, a new server
+        keyboard = JackKeyboard()
+        wait_for_ports(midi)
+        keyboard.send(bytes([0x90, 62, 100]))
+        messages = sink.wait(2, timeout=2)
+        xruns += keyboard.xruns
+    finally:
+        midi.close()
+        keyboard.close()
+    assert_delivered([m.note for m in messages], [60, 62], xruns)
+    assert changes == [("keyboard:out", True), ("keyboard:out", False), ("keyboard:out", True)]
+    assert sum("JACK server stopped" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_port_all_opens_every_input_and_a_virtual_port_takes_connections(keyboard):
     import jack
 
@@ -211,3 +239,23 @@ def test_with_no_midi_system_auto_says_so_in_one_error_and_a_named_port_waits_fo
         assert waiting.ports() == [] and waiting.lost == 0  # nothing of that name yet: it keeps looking
     finally:
         waiting.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/snd/seq"),
+                    reason="no ALSA sequencer on this machine (/dev/snd/seq, kernel module snd-seq); a Pi has one")
+def test_notes_arrive_through_the_alsa_sequencer_from_another_client():
+    import rtmidi
+
+    sink = Sink()
+    keyboard = rtmidi.MidiOut(rtmidi.API_LINUX_ALSA, name="nrtest-keyboard")
+    keyboard.open_virtual_port("out")
+    midi = MidiInput(sink, port="nrtest-keyboard", api="alsa", poll_s=0.1).start()
+    try:
+        assert wait_for_ports(midi)
+        keyboard.send_message([0x90, 60, 100])
+        keyboard.send_message([0x80, 60, 0])
+        messages = sink.wait(2)
+    finally:
+        midi.close()
+        keyboard.delete()
+    assert [(m.type, m.note) for m in messages] == [("note_on", 60), ("note_off", 60)]

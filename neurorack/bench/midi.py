@@ -265,18 +265,6 @@ def backends(notes: int = 1000, rounds: int = 3, idle_s: float = 3.0) -> dict:
 TONAL_SOUNDS = ("Big Impact", "Sub Boom", "Drop Boom")  # the factory sounds whose tone_like is above 0.5
 
 
-def measured_f0(audio: np.ndarray, rate: int = RATE) -> float:
-    """The median yin f0 (Hz) over the frames within 20 dB of the loudest, in the first second."""
-    import librosa
-
-    y = audio[:rate].astype(np.float32)
-    frame, hop = 4096, 512
-    f0 = librosa.yin(y, fmin=25.0, fmax=2500.0, sr=rate, frame_length=frame, hop_length=hop)
-    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0][:len(f0)]
-    keep = rms >= rms.max() * 0.1
-    return float(np.median(f0[:len(keep)][keep]))
-
-
 def pitch_accuracy(model=None, sounds=TONAL_SOUNDS, octaves: int = 5, step: int = 3) -> dict:
     """Each tonal sound rendered as the note path renders it (``transpose``: 1 V/oct, then
     ``impact_trajectory``), at notes every `step` semitones over `octaves` octaves placed where

@@ -163,11 +163,19 @@ def available_apis() -> dict[str, int]:
     return {names[a]: a for a in rtmidi.get_compiled_api() if a in names}
 
 
-def jack_running() -> bool:
-    """Whether a JACK 2 server of this user's default name is up (its socket in /dev/shm), asked
-    without opening a client (which would print libjack's complaints when there is none)."""
+def jack_server_id() -> int | None:
+    """The JACK 2 server of this user's default name that runs now, as the inode of its file in
+    /dev/shm (a restarted server makes a new one), or None: asked without opening a client, which
+    would print libjack's complaints when there is none."""
     name = os.environ.get("JACK_DEFAULT_SERVER", "default")
-    return os.path.exists(f"/dev/shm/jack_{name}_{os.getuid()}_0")
+    try:
+        return os.stat(f"/dev/shm/jack_{name}_{os.getuid()}_0").st_ino
+    except FileNotFoundError:
+        return None
+
+
+def jack_running() -> bool:
+    return jack_server_id() is not None
 
 
 def choose_api(api: str = "auto") -> str:
@@ -204,6 +212,7 @@ class MidiInput:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._probe = None
+        self._server: int | None = None  # on JACK: the server our clients belong to (jack_server_id)
         self.received = 0
         self.dropped = 0  # floods and a full queue
         self.lost = 0  # devices that vanished while open
@@ -239,12 +248,8 @@ class MidiInput:
 
     def start(self) -> "MidiInput":
         try:
-            if self.port == "virtual":
-                midi_in = self._midi_in()
-                midi_in.open_virtual_port("in")
-                self._attach("virtual", midi_in)
-            else:
-                self.scan()
+            self._server = jack_server_id() if self.api == "jack" else None
+            self._open_ports()
         except NeurorackError:
             raise
         except Exception as exc:  # rtmidi's errors: no server, no sequencer
@@ -253,15 +258,19 @@ class MidiInput:
         self._thread.start()
         return self
 
+    def _open_ports(self) -> None:
+        if self.port != "virtual":
+            self.scan()
+        elif "virtual" not in self._open:
+            midi_in = self._midi_in()
+            midi_in.open_virtual_port("in")
+            self._attach("virtual", midi_in)
+
     def scan(self) -> None:
         """Open wanted ports that appeared, close those that went (every ``poll_s``)."""
         names = self.names()
         for name in [n for n in self._open if n not in names]:
-            self.lost += 1
-            self._detach(name)
-            warn(log, "midi-lost", "MIDI device %s is gone; listening for it to come back", name)
-            if self.on_change:
-                self.on_change(name, False)
+            self._lose(name)
         for name in self.wanted(names):
             if name in self._open:
                 continue
@@ -300,6 +309,32 @@ class MidiInput:
             midi_in.close_port()
             midi_in.delete()
 
+    def _lose(self, name: str) -> None:
+        self.lost += 1
+        self._detach(name)
+        warn(log, "midi-lost", "MIDI device %s is gone; listening for it to come back", name)
+        if self.on_change:
+            self.on_change(name, False)
+
+    def _server_up(self) -> bool:
+        """On JACK, whether a server runs; when the one our clients belonged to stopped or was
+        replaced, every port goes with it (its clients died with the server, and a dead client
+        lists its old ports as if nothing happened), to be opened again on the new one."""
+        if self.api != "jack":
+            return True
+        now = jack_server_id()
+        if now != self._server:
+            if self._open or self._probe is not None:
+                warn(log, "midi-server", "the JACK server %s; MIDI ports opened again when it is up",
+                     "stopped" if now is None else "restarted")
+            for name in list(self._open):
+                self._lose(name)
+            if self._probe is not None:
+                self._probe.delete()
+                self._probe = None
+            self._server = now
+        return now is not None
+
     def ports(self) -> list[str]:
         return list(self._open)
 
@@ -319,10 +354,11 @@ class MidiInput:
                     item = None
                 if item is not None:
                     self._take(*item)
-            if self.port != "virtual" and time.monotonic() >= next_scan:
+            if time.monotonic() >= next_scan:
                 next_scan = time.monotonic() + self.poll_s
                 try:
-                    self.scan()
+                    if self._server_up():
+                        self._open_ports()
                 except Exception as exc:  # the MIDI system itself went (JACK stopped): try again later
                     warn(log, "midi-system", "MIDI on %s: %s; trying again", self.api, exc)
                     self._probe = None
