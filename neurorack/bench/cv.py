@@ -30,9 +30,7 @@ OCTAVES = 5
 PITCH_STEP_V = 0.5
 YIN_FRAME = 4096
 F0_RANGE_HZ = (25.0, 2100.0)
-REFINE_FRAME = 8192  # 170 ms at 48 kHz: a 37 Hz fundamental's second harmonic lies six bins away
-REFINE_PAD = 4
-SEARCH_CENTS = 60  # yin's own error is a fraction of this
+REFINE_FRAME = 8192  # 170 ms at 48 kHz, as the analysis's refinement
 
 
 def bench_cv(model_path=None, sweep_sounds=SWEEP_SOUNDS, tonal_sounds=TONAL_SOUNDS) -> dict:
@@ -179,13 +177,9 @@ def _window(centre_midi: float, scale) -> float:
 
 
 def f0_per_frame(audio: np.ndarray, rate: int, n_frames: int) -> np.ndarray:
-    """f0 (Hz) per descriptor frame; NaN where the frame is far below the render's peak.
-
-    yin finds the period (which partial is the fundamental), and the nearest spectral peak to it
-    gives the frequency: yin alone reads a pure 44 Hz sine 14 cents sharp (its 4096-sample frame
-    holds under four periods there), and an inharmonic upper partial pulls it further. The peak,
-    on a zero-padded REFINE_FRAME Hann window with a parabola through its log magnitude, reads a
-    sine within a fifth of a cent from C1 (32.7 Hz) to C7 (firmware_tests/test_pitch_measure.py)."""
+    """f0 (Hz) per descriptor frame, as the analysis reads it (yin's period refined to the nearest
+    spectral peak, descriptors.refine_f0) at the render's rate; NaN where the frame is far below
+    the render's peak or no peak lies near yin's estimate."""
     import librosa
 
     from .. import descriptors as D
@@ -197,29 +191,5 @@ def f0_per_frame(audio: np.ndarray, rate: int, n_frames: int) -> np.ndarray:
     rms = librosa.feature.rms(y=y, frame_length=YIN_FRAME, hop_length=hop, center=True)[0][:n_frames]
     loud = rms >= rms.max() * 10 ** (-30 / 20)
     out = np.full(n_frames, np.nan)
-    out[:len(f0)] = np.where(loud[:len(f0)], _nearest_peak(y, rate, hop, f0), np.nan)
-    return out
-
-
-def _nearest_peak(y: np.ndarray, rate: int, hop: int, guess_hz: np.ndarray) -> np.ndarray:
-    """Per frame (centred as yin's), the frequency of the spectral peak within SEARCH_CENTS of
-    the guess; NaN where no local maximum lies inside that span."""
-    import librosa
-
-    n_fft = REFINE_FRAME * REFINE_PAD
-    spectrum = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, win_length=min(REFINE_FRAME, len(y)),
-                                   window="hann", center=True))
-    log_mag = np.log(spectrum + 1e-12)
-    bin_hz = rate / n_fft
-    out = np.full(len(guess_hz), np.nan)
-    for m, guess in enumerate(guess_hz[:log_mag.shape[1]]):
-        low = int(np.floor(guess * 2 ** (-SEARCH_CENTS / 1200) / bin_hz))
-        high = int(np.ceil(guess * 2 ** (SEARCH_CENTS / 1200) / bin_hz))
-        if low < 1 or high >= log_mag.shape[0] - 1:
-            continue
-        k = low + int(np.argmax(spectrum[low:high + 1, m]))
-        if k in (low, high):  # the span's edge: no peak inside it
-            continue
-        a, b, c = log_mag[k - 1:k + 2, m]
-        out[m] = (k + 0.5 * (a - c) / (a - 2 * b + c)) * bin_hz
+    out[:len(f0)] = np.where(loud[:len(f0)], D.refine_f0(y, rate, hop, f0, REFINE_FRAME), np.nan)
     return out
