@@ -191,5 +191,5 @@ def f0_per_frame(audio: np.ndarray, rate: int, n_frames: int) -> np.ndarray:
     rms = librosa.feature.rms(y=y, frame_length=YIN_FRAME, hop_length=hop, center=True)[0][:n_frames]
     loud = rms >= rms.max() * 10 ** (-30 / 20)
     out = np.full(n_frames, np.nan)
-    out[:len(f0)] = np.where(loud[:len(f0)], D.refine_f0(y, rate, hop, f0, REFINE_FRAME), np.nan)
+    out[:len(f0)] = D.refine_f0(y, rate, hop, np.where(loud[:len(f0)], f0, np.nan), REFINE_FRAME)
     return out
