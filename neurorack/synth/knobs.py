@@ -1,24 +1,29 @@
-"""What the synthesiser enforces of three knobs: brightness, noisiness, percussivity.
+"""What the synthesiser enforces of four knobs: brightness, richness, noisiness, percussivity.
 
-Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These three are
+Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These four are
 enforced per descriptor frame too, on the decoder's spectra before the loudness gain, each to
 within a band of its setting (inside it the decoder's render stands):
 
-- **brightness**: a spectral tilt, amplitude gain 2^(a v) with v the octaves from 1 kHz, on
-  partials, noise and click alike; a is solved (Newton) so that the estimated centroid
-  (magnitude-weighted, as the analysis takes it) comes within the band;
+- **brightness and richness**: a spectral shape, amplitude gain 2^(a v + b (v - c)^2) with v
+  the octaves from 1 kHz and c the frame's mean octave: a tilt a and a curvature b, solved
+  together (Levenberg-Marquardt) so that the estimated centroid (magnitude-weighted, as the
+  analysis takes it) and the estimated spread (power-weighted std of log2 frequency from
+  40 Hz, as the analysis takes it) come within their bands. Partials and the reverb tail take
+  all of it; the noise takes the tilt only (its curvature fought the noisiness knob), the
+  click the tilt and the curvature above the centre;
 - **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
   of the mix, estimated at the analysis's resolution, comes within the band; above 0.5 the
   noise's own colour and its share of the tilt also fade out (at 1: white);
-- **percussivity**: a floor on the click's share of each frame's power, from a model of the
-  analysis's envelope measure (two clicks among the 16 sub-blocks of its 20 ms window).
+- **percussivity**: the click's share of each frame's power held between two bounds, from a
+  model of the analysis's envelope measure (the clicks fill three of the 16 sub-blocks of
+  its 20 ms window): a floor for high settings and a ceiling for low ones.
 
 The estimates are computed from the controls (each partial's power at its frequency, each
 bin's noise and click power, the reverb tail they feed at its steady level), not from audio:
-a few passes over K + bins numbers per frame. Richness and tone_like stay learned. Written
-once for numpy and torch (``xp`` is either module, arrays in float64): the two synthesisers
-share it, so they cannot disagree; torch calls it without gradient (the solved gains are
-constants to the network, as the loudness gain's target is).
+a few passes over K + bins numbers per frame. tone_like stays learned. Written once for numpy
+and torch (``xp`` is either module, arrays in float64): the two synthesisers share it, so
+they cannot disagree; torch calls it without gradient (the solved gains are constants to the
+network, as the loudness gain's target is).
 """
 from __future__ import annotations
 
@@ -31,26 +36,32 @@ from .. import descriptors as D
 LN2 = math.log(2.0)
 ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
 LOW_HZ = 40.0  # richness counts from here (descriptors._log_frequency_spread)
-TILT = (-1.0, 4.0)  # a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
-# dominant low partial splatter, and the analysis then hears the render brighter, not darker)
-CURVE = (-1.0, 0.2)  # b: amplitude gain per octave squared from the centre, in doublings (0.2: +60 dB
-# seven octaves away, enough to lift the ends of a spectrum that has them; more lifts the noise floor)
-SHAPE_STEPS = 8
-TILT_STEP, CURVE_STEP = 0.5, 0.1  # the most a and b move in one step
-DAMPING = 0.1  # Levenberg-Marquardt's first damping, in squared band units
-LOBE_HZ = 0.58 * D.ANALYSIS_SR / D.N_FFT  # rms width of a partial's Hann lobe in the analysis
-CLICK_TILT, CLICK_CURVE = 1.0, 1.0  # the click's shares of the tilt and of the curvature, which it
-# takes above the centre only: lifting a click's low end makes it ring over more of the analysis's
-# sub-blocks (percussivity 0.9 measured 0.43 instead of 0.56), and its high end is what brightens a tonal sound
 # Each knob is met to within a band (in its own normalised units): inside it the decoder's own
 # render stands (it learned the recordings, and the estimates here are approximate); outside
-# it the knob pulls the render to the band's edge. Measured on the ten impacts (MR-STFT, today
-# 1.36 with the bands at 0.2, 0.2, 0.25): brightness 0.15 costs nothing, richness 0.1 or
-# percussivity 0.15 cost 0.06 each, richness 0.15 or percussivity 0.2 0.015.
+# it the knob pulls the render to the band's edge. Measured on the ten impacts (MR-STFT, 1.36
+# with the bands all at 0.2 and percussivity's at 0.25): brightness 0.15 costs nothing,
+# richness 0.1 or percussivity 0.15 cost 0.06 each, richness 0.15 or percussivity 0.2 0.015.
 BRIGHTNESS_BAND = 0.15 * math.log(D.SCALES["brightness"].high / D.SCALES["brightness"].low)  # in ln Hz
-NOISINESS_BAND = 0.2 * (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * math.log(10.0) / 10.0  # ln flatness
 RICHNESS_BAND = 0.2 * (D.SCALES["richness"].high - D.SCALES["richness"].low)  # octaves
-PERCUSSIVITY_BAND = 0.2
+NOISINESS_BAND = 0.2 * (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * math.log(10.0) / 10.0  # ln flatness
+PERCUSSIVITY_BAND = 0.25
+# The shape. a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
+# dominant low partial splatter, and the analysis then hears the render brighter, not darker).
+# b: per octave squared from the centre.
+TILT = (-1.0, 4.0)
+CURVE = (-1.0, 1.0)
+TILT_STEP, CURVE_STEP = 1.0, 0.25  # the most a and b move in one step
+SHAPE_STEPS = 12  # (8 steps of at most 0.1 in b: a richness span of 0.24 instead of 0.37 on 6 bases)
+DAMPING = 0.1  # Levenberg-Marquardt's first damping, in squared band units
+# Where brightness and richness cannot both be met (a low tonal sound spreads only by gaining
+# highs), richness's miss counts this many times brightness's, in band units: there the richness
+# knob brightens (1 instead of 3: richness span 0.19 instead of 0.24 on 6 bases, brightness 0.43, not 0.41).
+RICHNESS_WEIGHT = 3.0
+LOBE_HZ = 0.58 * D.ANALYSIS_SR / D.N_FFT  # rms width of a partial's Hann lobe in the analysis
+# The click's shares of the tilt and of the curvature, which it takes above the centre only:
+# a click with a lifted low end rings over more of the analysis's sub-blocks (percussivity 0.9
+# measured 0.43 instead of 0.56), and its high end is what brightens a tonal sound.
+CLICK_TILT, CLICK_CURVE = 1.0, 1.0
 NOISE_RANGE = (1e-6, 1e3)  # the noise's power relative to the rest's, at most
 PARTIAL_BINS = 3  # analysis bins a partial's main lobe fills (Hann, 2048 points)
 NOISE_STEPS = 6
@@ -58,7 +69,7 @@ MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
 EULER_GAMMA = 0.5772156649015329  # E[log] of an exponential variable is log(mean) - gamma
-CLICK_BLOCKS = 2  # sub-blocks the clicks of one analysis window fill
+CLICK_BLOCKS = 3  # sub-blocks the clicks of one analysis window fill (2: the span was 0.02 lower)
 MAX_CLICK_GAIN = 1e14  # power: a decoder may have switched its click off (to -140 dB)
 
 
@@ -154,7 +165,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     partial that is off or above Nyquist); noise_power, click_power (..., bins) per bin;
     reverb_ratio (..., reverb bands): the tail's steady power per unit of dry power. All float64.
     Returns amplitude gains for the partials (..., K), for the click's bins (..., bins: its
-    share of the shape), for the noise's bins (..., bins: shape, colour and level), and the
+    share of the shape), for the noise's bins (..., bins: tilt, colour and level), and the
     click's extra amplitude gain (..., 1).
     """
     scale = D.SCALES["brightness"]
@@ -200,14 +211,14 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
             a, b = shape.solve(noise_band * noise_gain ** 2, click_band * click_gain ** 2, fixed_tail,
                                ln_centroid, spread, a, b, SHAPE_STEPS // 2)
         part_s, bin_s = shape.log2_gains(a, b)
-        part_g2, bin_g2, noise_g2, click_g2 = (xp.exp(2 * LN2 * x) for x in (part_s, bin_s, noise_k * bin_s, shape.click_log2_gains(a, b)))
+        part_g2, bin_g2, noise_g2, click_g2 = (xp.exp(2 * LN2 * x) for x in (part_s, bin_s, shape.noise_log2_gains(a, b), shape.click_log2_gains(a, b)))
         noise_gain = _solve_noise(xp, tb, part_freqs, part_power * part_g2, noise_band * noise_g2,
                                   click_band * click_gain ** 2 * click_g2 + fixed_tail * bin_g2, flat_db, noise_gain, steps)
         if steps == NOISE_STEPS:
             click_gain = _click_gain(xp, part_power * part_g2, noise_band * noise_g2 * noise_gain ** 2, click_band * click_g2, share)
     _, bin_s_all = shape.log2_gains(a, b, t["bin_v"])
     part_s, _ = shape.log2_gains(a, b)
-    noise_bin_gain = xp.exp(LN2 * noise_k * bin_s_all) * colour_gain * noise_gain
+    noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
     return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
 
 
@@ -215,11 +226,11 @@ class _Shape:
     """The spectral shape, amplitude gain 2^(a v + b (v - c)^2) with v the octaves from 1 kHz and
     c the frame's power-weighted mean octave (fixed, from the decoder's own spectrum): a tilt a for
     brightness and a curvature b for richness (b < 0 gathers the power around c, b > 0 spreads it
-    to both ends). Partials and the reverb tail take all of it, the noise (1 - whiten) of it, the
-    click CLICK_TILT of the tilt and CLICK_CURVE of the curvature. a and b are solved together (damped Newton on both residuals, each in
-    units of its band) so that the estimated centroid (magnitude-weighted, as the analysis takes
-    it) and the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis
-    takes it) come within their bands of the settings."""
+    to both ends). Partials and the reverb tail take all of it, the noise (1 - whiten) of the tilt,
+    the click CLICK_TILT of the tilt and CLICK_CURVE of the curvature above c. a and b are solved
+    together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
+    the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis takes
+    it) come within their bands of the settings."""
 
     def __init__(self, xp, tb, part_v, part_freqs, part_power, noise_k):
         self.xp, self.part_v, self.bin_v, self.part_power, self.noise_k = xp, part_v, tb["bin_v"], part_power, noise_k
@@ -238,6 +249,10 @@ class _Shape:
         bin_v = self.bin_v if bin_v is None else bin_v
         return a * self.part_v + b * (self.part_v - self.c) ** 2, a * bin_v + b * (bin_v - self.c) ** 2
 
+    def noise_log2_gains(self, a, b, bin_v=None):
+        bin_v = self.bin_v if bin_v is None else bin_v
+        return self.noise_k * a * bin_v
+
     def click_log2_gains(self, a, b, bin_v=None):
         bin_v = self.bin_v if bin_v is None else bin_v
         return CLICK_TILT * a * bin_v + CLICK_CURVE * b * self._click_curve(bin_v)
@@ -251,12 +266,11 @@ class _Shape:
         xp = self.xp
         part_s, bin_s = self.log2_gains(a, b)
         qp = self.part_power * xp.exp(2 * LN2 * part_s)
-        qn, qf = noise * xp.exp(2 * LN2 * self.noise_k * bin_s), fixed * xp.exp(2 * LN2 * bin_s)
+        qn, qf = noise * xp.exp(2 * LN2 * self.noise_log2_gains(a, b)), fixed * xp.exp(2 * LN2 * bin_s)
         qc = click * xp.exp(2 * LN2 * self.click_log2_gains(a, b))
-        shaped = self.noise_k * qn + qf
         part_curve, bin_curve = (self.part_v - self.c) ** 2, (self.bin_v - self.c) ** 2
-        d_a = _cat(xp, qp * self.part_v, (shaped + CLICK_TILT * qc) * self.bin_v)
-        d_b = _cat(xp, qp * part_curve, shaped * bin_curve + CLICK_CURVE * qc * self._click_curve(self.bin_v))
+        d_a = _cat(xp, qp * self.part_v, (self.noise_k * qn + qf + CLICK_TILT * qc) * self.bin_v)
+        d_b = _cat(xp, qp * part_curve, qf * bin_curve + CLICK_CURVE * qc * self._click_curve(self.bin_v))
         return _cat(xp, qp, qn + qc + qf), (d_a, d_b)
 
     def _measures(self, power, moves):
@@ -308,8 +322,9 @@ class _Shape:
 
     def _residuals(self, noise, click, fixed, a, b):
         ln_c, (caa, cab), std, (sa, sb), _ = self._measures(*self._powers(noise, click, fixed, a, b))
-        r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) / RICHNESS_BAND
-        return r1 * r1 + r2 * r2, (r1, r2), (caa / BRIGHTNESS_BAND, cab / BRIGHTNESS_BAND, sa / RICHNESS_BAND, sb / RICHNESS_BAND)
+        r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) * (RICHNESS_WEIGHT / RICHNESS_BAND)
+        return r1 * r1 + r2 * r2, (r1, r2), (caa / BRIGHTNESS_BAND, cab / BRIGHTNESS_BAND, sa * (RICHNESS_WEIGHT / RICHNESS_BAND),
+                                             sb * (RICHNESS_WEIGHT / RICHNESS_BAND))
 
 
 def _octaves_of(hz: float) -> float:
