@@ -213,7 +213,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     # share, and the noise's level again with the click as it now is. (Solving the shape again
     # after them cost percussivity 0.045 of span for 0.03 of richness, and its answer was so
     # sensitive to the last bits of the inputs that the two backends rendered apart.)
-    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, xp.zeros_like(ones), xp.zeros_like(ones), SHAPE_STEPS)
+    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, SHAPE_STEPS)
     part_s, bin_s = shape.log2_gains(a, b)
     part_g2, bin_g2, noise_g2, click_g2 = (xp.exp(2 * LN2 * x) for x in (part_s, bin_s, shape.noise_log2_gains(a, b), shape.click_log2_gains(a, b)))
     part_shaped, noise_shaped, click_shaped, tail_shaped = part_power * part_g2, noise_band * noise_g2, click_band * click_g2, fixed_tail * bin_g2
@@ -246,61 +246,103 @@ class _Shape:
         self.within = _cat(xp, lobe * lobe, tb["bin_lv_var"])
         self.counted = _cat(xp, (part_freqs >= LOW_HZ) * 1.0, tb["bin_counted"])
         self.magnitude = _cat(xp, xp.ones_like(part_v) * math.sqrt(2.0), tb["noise_magnitude"] * tb["in_band"])
-        self.c = xp.zeros_like(part_v[..., :1])
+        self.centre(xp.zeros_like(part_v[..., :1]))
+
+    def centre(self, c):
+        self.c = c
+        self.part_curve, self.bin_curve = (self.part_v - c) ** 2, (self.bin_v - c) ** 2
+        self.above = (self.bin_v > c) * 1.0  # where the click takes the curvature
+
+    def rows(self, idx):
+        """The same shape for some frames only (leading axes flattened)."""
+        out = _Shape.__new__(_Shape)
+        out.xp, out.bin_v = self.xp, self.bin_v
+        for name in ("part_v", "part_power", "noise_k", "v", "freqs", "lv", "within", "counted", "magnitude", "ln_target",
+                     "spread_target"):
+            x = getattr(self, name)
+            setattr(out, name, x.reshape(-1, x.shape[-1])[idx])
+        out.centre(self.c.reshape(-1, 1)[idx])
+        return out
 
     def log2_gains(self, a, b, bin_v=None):
-        bin_v = self.bin_v if bin_v is None else bin_v
-        return a * self.part_v + b * (self.part_v - self.c) ** 2, a * bin_v + b * (bin_v - self.c) ** 2
+        """The log2 amplitude gains of the partials and of the tail's bins (all of the shape)."""
+        bin_curve = self.bin_curve if bin_v is None else (bin_v - self.c) ** 2
+        return a * self.part_v + b * self.part_curve, a * (self.bin_v if bin_v is None else bin_v) + b * bin_curve
 
     def noise_log2_gains(self, a, b, bin_v=None):
-        bin_v = self.bin_v if bin_v is None else bin_v
-        return self.noise_k * a * bin_v
+        return self.noise_k * a * (self.bin_v if bin_v is None else bin_v)
 
     def click_log2_gains(self, a, b, bin_v=None):
-        bin_v = self.bin_v if bin_v is None else bin_v
-        return CLICK_TILT * a * bin_v + CLICK_CURVE * b * self._click_curve(bin_v)
-
-    def _click_curve(self, bin_v):
-        return (bin_v - self.c).clip(0.0, None) ** 2
+        if bin_v is None:
+            return CLICK_TILT * a * self.bin_v + CLICK_CURVE * b * self.bin_curve * self.above
+        return CLICK_TILT * a * bin_v + CLICK_CURVE * b * (bin_v - self.c).clip(0.0, None) ** 2
 
     def _powers(self, noise, click, fixed, a, b):
         """Each element's power (partials, then bins), and how its log2 amplitude moves with a and
         with b, power-weighted (sum over its parts of power * d gain / d a, and / d b)."""
         xp = self.xp
-        part_s, bin_s = self.log2_gains(a, b)
-        qp = self.part_power * xp.exp(2 * LN2 * part_s)
-        qn, qf = noise * xp.exp(2 * LN2 * self.noise_log2_gains(a, b)), fixed * xp.exp(2 * LN2 * bin_s)
-        qc = click * xp.exp(2 * LN2 * self.click_log2_gains(a, b))
-        part_curve, bin_curve = (self.part_v - self.c) ** 2, (self.bin_v - self.c) ** 2
+        qp = self.part_power * xp.exp((2 * LN2) * (a * self.part_v + b * self.part_curve))
+        tilt = xp.exp((2 * LN2) * a * self.bin_v)
+        curve = xp.exp((2 * LN2) * b * self.bin_curve)
+        qf = fixed * tilt * curve
+        qn = noise * xp.exp((2 * LN2) * self.noise_k * a * self.bin_v)
+        qc = click * xp.exp((2 * LN2) * self.click_log2_gains(a, b))
         d_a = _cat(xp, qp * self.part_v, (self.noise_k * qn + qf + CLICK_TILT * qc) * self.bin_v)
-        d_b = _cat(xp, qp * part_curve, qf * bin_curve + CLICK_CURVE * qc * self._click_curve(self.bin_v))
+        d_b = _cat(xp, qp * self.part_curve, (qf + (CLICK_CURVE * self.above) * qc) * self.bin_curve)
         return _cat(xp, qp, qn + qc + qf), (d_a, d_b)
 
     def _measures(self, power, moves):
         """ln centroid, spread (octaves) and their derivatives in a and b; the mean octave."""
         xp = self.xp
-        ds = [d / (power + 1e-300) for d in moves]
+        inverse = 1.0 / (power + 1e-300)
         m = self.magnitude * xp.sqrt(power)
-        total, f_total = m.sum(-1)[..., None] + 1e-300, (m * self.freqs).sum(-1)[..., None] + 1e-300
+        mf = m * self.freqs
+        total, f_total = m.sum(-1)[..., None] + 1e-300, mf.sum(-1)[..., None] + 1e-300
         ln_c = xp.log(f_total / total)
-        d_c = [LN2 * ((m * d * self.freqs).sum(-1)[..., None] / f_total - (m * d).sum(-1)[..., None] / total)
-               for d in ds]
         w = power * self.counted
-        total = w.sum(-1)[..., None] + 1e-300
-        mean = (w * self.lv).sum(-1)[..., None] / total
+        w_total = w.sum(-1)[..., None] + 1e-300
+        mean = (w * self.lv).sum(-1)[..., None] / w_total
         dev = (self.lv - mean) ** 2 + self.within
-        var = (w * dev).sum(-1)[..., None] / total
+        var = (w * dev).sum(-1)[..., None] / w_total
         std = xp.sqrt(var + 1e-12)
-        d_s = [LN2 * (w * d * (dev - var)).sum(-1)[..., None] / total / std for d in ds]
+        d_c, d_s = [], []
+        spread_weight = self.counted * (dev - var)  # w * d = counted * moves, as d = moves / power
+        for move in moves:
+            d = move * inverse
+            d_c.append(LN2 * ((mf * d).sum(-1)[..., None] / f_total - (m * d).sum(-1)[..., None] / total))
+            d_s.append(LN2 * (move * spread_weight).sum(-1)[..., None] / w_total / std)
         return ln_c, d_c, std, d_s, mean
 
-    def solve(self, noise, click, fixed, ln_centroid, spread, a, b, steps):
+    def targets(self, noise, click, fixed, ln_centroid, spread):
+        """Sets the centre and the targets (the nearest to the decoder's own render within each
+        band) and returns each frame's cost there: 0 where the render already meets both."""
         xp = self.xp
-        # The targets: the nearest to the decoder's own render within each band.
-        ln_c, _, std, _, mean = self._measures(*self._powers(noise, click, fixed, a, b))
-        self.c = mean.clip(_octaves_of(LOW_HZ), _octaves_of(ANALYSIS_TOP_HZ))
+        zero = xp.zeros_like(self.c)
+        ln_c, _, std, _, mean = self._measures(*self._powers(noise, click, fixed, zero, zero))
         self.ln_target = _into_band(xp, ln_c, ln_centroid, BRIGHTNESS_BAND)
         self.spread_target = _into_band(xp, std, spread, RICHNESS_BAND)
+        self.centre(mean.clip(_octaves_of(LOW_HZ), _octaves_of(ANALYSIS_TOP_HZ)))
+        r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) * (RICHNESS_WEIGHT / RICHNESS_BAND)
+        return r1 * r1 + r2 * r2
+
+    def solve(self, noise, click, fixed, ln_centroid, spread, steps):
+        """-> a, b for every frame. Frames that already meet both targets keep a = b = 0 and are
+        left out of the iterations (the answer there is exactly 0 with or without them)."""
+        xp = self.xp
+        cost = self.targets(noise, click, fixed, ln_centroid, spread)
+        moving = _flat_nonzero(xp, cost.reshape(-1) > 0.0)
+        a = xp.zeros_like(cost).reshape(-1, 1)
+        b = xp.zeros_like(a)
+        if len(moving):
+            some = self.rows(moving)
+            a_some, b_some = some.iterate(*(x.reshape(-1, x.shape[-1])[moving] for x in (noise, click, fixed)), steps)
+            a[moving], b[moving] = a_some, b_some
+        return a.reshape(cost.shape), b.reshape(cost.shape)
+
+    def iterate(self, noise, click, fixed, steps):
+        xp = self.xp
+        a = xp.zeros_like(self.c)
+        b = xp.zeros_like(self.c)
         state = self._residuals(noise, click, fixed, a, b)
         damping = xp.ones_like(a) * DAMPING
         for _ in range(steps):
@@ -327,8 +369,13 @@ class _Shape:
     def _residuals(self, noise, click, fixed, a, b):
         ln_c, (caa, cab), std, (sa, sb), _ = self._measures(*self._powers(noise, click, fixed, a, b))
         r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) * (RICHNESS_WEIGHT / RICHNESS_BAND)
-        return r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2), (r1, r2), (caa / BRIGHTNESS_BAND, cab / BRIGHTNESS_BAND, sa * (RICHNESS_WEIGHT / RICHNESS_BAND),
-                                             sb * (RICHNESS_WEIGHT / RICHNESS_BAND))
+        cost = r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2)
+        w = RICHNESS_WEIGHT / RICHNESS_BAND
+        return cost, (r1, r2), (caa / BRIGHTNESS_BAND, cab / BRIGHTNESS_BAND, sa * w, sb * w)
+
+
+def _flat_nonzero(xp, mask):
+    return np.flatnonzero(mask) if xp is np else xp.nonzero(mask).reshape(-1)
 
 
 def _octaves_of(hz: float) -> float:
