@@ -185,7 +185,8 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
     # The solves see the analysed band only (bins up to 12 kHz; above, every weight is 0).
     nb = t["n_band"]
-    tb = {**t, **{k: t[k][:nb] for k in ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted")}, "n_bins": nb}
+    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted")
+    tb = {**t, **{k: t[k][:nb] for k in banded}, "n_bins": nb}
     # The tail follows the dry band by band, so it is estimated once, unshaped, in two parts:
     # what the noise feeds (moves with the noise's gain) and what partials and click feed.
     hats = _reverb_hats(xp, t, part_freqs)
@@ -215,12 +216,17 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     # sensitive to the last bits of the inputs that the two backends rendered apart.)
     a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, SHAPE_STEPS)
     part_s, bin_s = shape.log2_gains(a, b)
-    part_g2, bin_g2, noise_g2, click_g2 = (xp.exp(2 * LN2 * x) for x in (part_s, bin_s, shape.noise_log2_gains(a, b), shape.click_log2_gains(a, b)))
-    part_shaped, noise_shaped, click_shaped, tail_shaped = part_power * part_g2, noise_band * noise_g2, click_band * click_g2, fixed_tail * bin_g2
-    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped + tail_shaped, flat_db, ones, NOISE_STEPS)
+
+    def shaped(power, log2_gain):
+        return power * xp.exp(2 * LN2 * log2_gain)
+
+    part_shaped, tail_shaped = shaped(part_power, part_s), shaped(fixed_tail, bin_s)
+    noise_shaped, click_shaped = shaped(noise_band, shape.noise_log2_gains(a, b)), shaped(click_band, shape.click_log2_gains(a, b))
+    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped + tail_shaped, flat_db, ones,
+                              NOISE_STEPS)
     click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
-    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped, flat_db,
-                              noise_gain, NOISE_STEPS // 2)
+    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
+                              flat_db, noise_gain, NOISE_STEPS // 2)
     noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
     return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
 
@@ -350,8 +356,9 @@ class _Shape:
             # lower their squares is refused and the damping raised (the spread saturates, and a
             # plain Newton step on it overshoots and comes back).
             cost, (r1, r2), (j11, j12, j21, j22) = state
-            h11, h12, h22 = j11 * j11 + j21 * j21 + damping + RIDGE, j11 * j12 + j21 * j22, j12 * j12 + j22 * j22 + damping + RIDGE * CURVE_SCALE ** 2
-            g1, g2 = j11 * r1 + j21 * r2 + RIDGE * a, j12 * r1 + j22 * r2 + RIDGE * CURVE_SCALE ** 2 * b
+            ridge_b = RIDGE * CURVE_SCALE ** 2
+            h11, h12, h22 = j11 * j11 + j21 * j21 + damping + RIDGE, j11 * j12 + j21 * j22, j12 * j12 + j22 * j22 + damping + ridge_b
+            g1, g2 = j11 * r1 + j21 * r2 + RIDGE * a, j12 * r1 + j22 * r2 + ridge_b * b
             det = h11 * h22 - h12 * h12
             a_new = (a - ((h22 * g1 - h12 * g2) / det).clip(-TILT_STEP, TILT_STEP)).clip(*TILT)
             b_new = (b - ((h11 * g2 - h12 * g1) / det).clip(-CURVE_STEP, CURVE_STEP)).clip(*CURVE)
