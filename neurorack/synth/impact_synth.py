@@ -34,7 +34,7 @@ REVERB_NOISE_OFFSET = 512  # reverb reads the noise table half a table away from
 class ImpactSynth(nn.Module):
     def __init__(self, sample_rate: int = 48000, n_partials: int = 32, n_noise_bands: int = 32,
                  n_transient_bands: int = 16, n_reverb_bands: int = 8, knobs: bool = True):
-        """knobs=False leaves brightness, noisiness and percussivity to the decoder (the blocks
+        """knobs=False leaves brightness, richness, noisiness and percussivity to the decoder (the blocks
         alone, as a test of one block wants them); every model renders with knobs=True."""
         super().__init__()
         self.knobs = knobs
@@ -91,7 +91,7 @@ class ImpactSynth(nn.Module):
         # is the descriptor frame's time; its power counts over the pair.
         click, c_bins = self.transient.get_frames(self.transient.get_controls(r_transient))
 
-        # Brightness, noisiness and percussivity are enforced (knobs.py): gains solved without
+        # Brightness, richness, noisiness and percussivity are enforced (knobs.py): gains solved without
         # gradient from the frame's powers, then applied like any other control.
         if self.knobs:
             part_gain, bin_gain, noise_bin_gain, click_gain = self._knob_gains(curves, p_ctrl["freqs"], amp, n_ctrl, c_bins, r_ctrl)

@@ -1,24 +1,29 @@
-"""What the synthesiser enforces of three knobs: brightness, noisiness, percussivity.
+"""What the synthesiser enforces of four knobs: brightness, richness, noisiness, percussivity.
 
-Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These three are
+Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These four are
 enforced per descriptor frame too, on the decoder's spectra before the loudness gain, each to
 within a band of its setting (inside it the decoder's render stands):
 
-- **brightness**: a spectral tilt, amplitude gain 2^(a v) with v the octaves from 1 kHz, on
-  partials, noise and click alike; a is solved (Newton) so that the estimated centroid
-  (magnitude-weighted, as the analysis takes it) comes within the band;
+- **brightness and richness**: a spectral shape, amplitude gain 2^(a v + b (v - c)^2) with v
+  the octaves from 1 kHz and c the frame's mean octave: a tilt a and a curvature b, solved
+  together (Levenberg-Marquardt) so that the estimated centroid (magnitude-weighted, as the
+  analysis takes it) and the estimated spread (power-weighted std of log2 frequency from
+  40 Hz, as the analysis takes it) come within their bands. Partials and the reverb tail take
+  all of it; the noise takes the tilt only (its curvature fought the noisiness knob), the
+  click the tilt and the curvature above the centre;
 - **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
   of the mix, estimated at the analysis's resolution, comes within the band; above 0.5 the
   noise's own colour and its share of the tilt also fade out (at 1: white);
-- **percussivity**: a floor on the click's share of each frame's power, from a model of the
-  analysis's envelope measure (two clicks among the 16 sub-blocks of its 20 ms window).
+- **percussivity**: the click's share of each frame's power held between two bounds, from a
+  model of the analysis's envelope measure (the clicks fill three of the 16 sub-blocks of
+  its 20 ms window): a floor for high settings and a ceiling for low ones.
 
 The estimates are computed from the controls (each partial's power at its frequency, each
 bin's noise and click power, the reverb tail they feed at its steady level), not from audio:
-a few passes over K + bins numbers per frame. Richness and tone_like stay learned. Written
-once for numpy and torch (``xp`` is either module, arrays in float64): the two synthesisers
-share it, so they cannot disagree; torch calls it without gradient (the solved gains are
-constants to the network, as the loudness gain's target is).
+a few passes over K + bins numbers per frame. tone_like stays learned. Written once for numpy
+and torch (``xp`` is either module, arrays in float64): the two synthesisers share it, so
+they cannot disagree; torch calls it without gradient (the solved gains are constants to the
+network, as the loudness gain's target is).
 """
 from __future__ import annotations
 
@@ -31,17 +36,38 @@ from .. import descriptors as D
 LN2 = math.log(2.0)
 ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
 LOW_HZ = 40.0  # richness counts from here (descriptors._log_frequency_spread)
-TILT = (-1.0, 4.0)  # a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
-# dominant low partial splatter, and the analysis then hears the render brighter, not darker)
-TILT_STEPS = 6
 # Each knob is met to within a band (in its own normalised units): inside it the decoder's own
 # render stands (it learned the recordings, and the estimates here are approximate); outside
-# it the knob pulls the render to the band's edge. 0.2: narrower bands (0.1 measured) undo
-# what the decoder does for richness and tone_like, which move the spectrum's tilt and noise
-# too (richness's span fell from 0.16 to 0.09, tone_like's from 0.40 to 0.28).
-BRIGHTNESS_BAND = 0.2 * math.log(D.SCALES["brightness"].high / D.SCALES["brightness"].low)  # in ln Hz
+# it the knob pulls the render to the band's edge. Measured on the ten impacts (MR-STFT, 1.36
+# with the bands all at 0.2 and percussivity's at 0.25): brightness 0.15 costs nothing,
+# richness 0.1 or percussivity 0.15 cost 0.06 each, richness 0.15 or percussivity 0.2 0.015.
+BRIGHTNESS_BAND = 0.15 * math.log(D.SCALES["brightness"].high / D.SCALES["brightness"].low)  # in ln Hz
+RICHNESS_BAND = 0.2 * (D.SCALES["richness"].high - D.SCALES["richness"].low)  # octaves
 NOISINESS_BAND = 0.2 * (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * math.log(10.0) / 10.0  # ln flatness
 PERCUSSIVITY_BAND = 0.25
+# The shape. a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
+# dominant low partial splatter, and the analysis then hears the render brighter, not darker).
+# b: per octave squared from the centre.
+TILT = (-1.0, 4.0)
+CURVE = (-1.0, 1.0)
+TILT_STEP, CURVE_STEP = 1.0, 0.25  # the most a and b move in one step
+SHAPE_STEPS = 12  # (8 steps of at most 0.1 in b: a richness span of 0.24 instead of 0.37 on 6 bases)
+DAMPING = 0.1  # Levenberg-Marquardt's first damping, in squared band units
+ACCEPT_RAMP = 1e-3  # relative cost
+# A small cost on the shape itself (a and 4 b, in band units squared): where the two targets
+# cannot both be met the cost is flat along a valley, and without it the answer wandered there with
+# the last bits of the inputs (a 1e-7 nudge moved 1 frame in 400 by 5 %; with it, by 0.1 % at most),
+# and the spans were a little smaller (richness 0.33 instead of 0.35, brightness 0.417, not 0.422).
+RIDGE, CURVE_SCALE = 0.2, 4.0
+# Where brightness and richness cannot both be met (a low tonal sound spreads only by gaining
+# highs), richness's miss counts this many times brightness's, in band units: there the richness
+# knob brightens (1 instead of 3: richness span 0.19 instead of 0.24 on 6 bases, brightness 0.43, not 0.41).
+RICHNESS_WEIGHT = 3.0
+LOBE_HZ = 0.58 * D.ANALYSIS_SR / D.N_FFT  # rms width of a partial's Hann lobe in the analysis
+# The click's shares of the tilt and of the curvature, which it takes above the centre only:
+# a click with a lifted low end rings over more of the analysis's sub-blocks (percussivity 0.9
+# measured 0.43 instead of 0.56), and its high end is what brightens a tonal sound.
+CLICK_TILT, CLICK_CURVE = 1.0, 1.0
 NOISE_RANGE = (1e-6, 1e3)  # the noise's power relative to the rest's, at most
 PARTIAL_BINS = 3  # analysis bins a partial's main lobe fills (Hann, 2048 points)
 NOISE_STEPS = 6
@@ -49,7 +75,7 @@ MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
 EULER_GAMMA = 0.5772156649015329  # E[log] of an exponential variable is log(mean) - gamma
-CLICK_BLOCKS = 2  # sub-blocks the clicks of one analysis window fill
+CLICK_BLOCKS = 3  # sub-blocks the clicks of one analysis window fill (2: the span was 0.02 lower)
 MAX_CLICK_GAIN = 1e14  # power: a decoder may have switched its click off (to -140 dB)
 
 
@@ -101,6 +127,20 @@ class KnobTables:
         self.reverb_width = float(self.reverb_centres[1] - self.reverb_centres[0]) if n_reverb_bands > 1 else 1.0
         self.reverb_norm = 1.0 / np.maximum(band_interpolation(n_reverb_bands, grid).astype(np.float64).sum(1), 1e-9)
         self.n_band = int((f <= ANALYSIS_TOP_HZ).sum())  # bins 0 .. n_band - 1 are analysed
+        # The analysis bins (from 40 Hz) each synthesis bin covers: their mean octave from 1 kHz
+        # and its variance (richness's variable), and the share of the bin they are.
+        af = np.arange(1, n // 2 + 1) * (D.ANALYSIS_SR / n)
+        af = af[af >= LOW_HZ]
+        owner = np.rint(af / grid.bin_hz).astype(np.int64)
+        lv = np.log2(af / 1000.0)
+        count = np.bincount(owner, minlength=self.n_bins)[:self.n_bins].astype(np.float64)
+        mean = np.bincount(owner, lv, minlength=self.n_bins)[:self.n_bins] / np.maximum(count, 1)
+        square = np.bincount(owner, lv * lv, minlength=self.n_bins)[:self.n_bins] / np.maximum(count, 1)
+        nominal = np.full(self.n_bins, self.per_bin)
+        nominal[0] /= 2  # bin 0 covers 0 to 50 Hz
+        self.bin_counted = np.minimum(count / nominal, 1.0) * self.in_band
+        self.bin_lv = np.where(count > 0, mean, self.bin_v)
+        self.bin_lv_var = np.maximum(square - mean * mean, 0.0) * self.bin_counted
         self.reverb_interp_band = np.ascontiguousarray(self.reverb_interp[:, :self.n_band])
 
     def arrays(self) -> dict:
@@ -125,17 +165,19 @@ def _take(xp, x, idx):
 
 
 def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_power, reverb_ratio):
-    """The gains that make a frame meet its brightness, noisiness and percussivity.
+    """The gains that make a frame meet its brightness, richness, noisiness and percussivity.
 
     curves (..., 7) normalised; part_freqs, part_power (..., K) in Hz and mean power (0 for a
     partial that is off or above Nyquist); noise_power, click_power (..., bins) per bin;
     reverb_ratio (..., reverb bands): the tail's steady power per unit of dry power. All float64.
-    Returns amplitude gains for the partials (..., K), for the click's bins (..., bins: the
-    tilt), for the noise's bins (..., bins: tilt, colour and level), and the click's extra
-    amplitude gain (..., 1).
+    Returns amplitude gains for the partials (..., K), for the click's bins (..., bins: its
+    share of the shape), for the noise's bins (..., bins: tilt, colour and level), and the
+    click's extra amplitude gain (..., 1).
     """
     scale = D.SCALES["brightness"]
-    brightness_hz = scale.low * (scale.high / scale.low) ** curves[..., 5:6]
+    ln_centroid = math.log(scale.low) + math.log(scale.high / scale.low) * curves[..., 5:6]
+    rich = D.SCALES["richness"]
+    spread = rich.low + (rich.high - rich.low) * curves[..., 4:5]
     share = _click_share(xp, t, curves[..., 1:2])
     noisiness = curves[..., 2:3]
     flat_db = D.SCALES["noisiness"].low + (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * noisiness
@@ -143,10 +185,9 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
     # The solves see the analysed band only (bins up to 12 kHz; above, every weight is 0).
     nb = t["n_band"]
-    tb = {**t, **{k: t[k][:nb] for k in ("bin_v", "bin_freqs", "in_band", "counts")}, "n_bins": nb}
-    v = _cat(xp, part_v, tb["bin_v"])
-    freqs = _cat(xp, part_freqs.clip(0.0, ANALYSIS_TOP_HZ), tb["bin_freqs"])
-    # The tail follows the dry band by band, so it is estimated once, untilted, in two parts:
+    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted")
+    tb = {**t, **{k: t[k][:nb] for k in banded}, "n_bins": nb}
+    # The tail follows the dry band by band, so it is estimated once, unshaped, in two parts:
     # what the noise feeds (moves with the noise's gain) and what partials and click feed.
     hats = _reverb_hats(xp, t, part_freqs)
 
@@ -154,33 +195,198 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
         pooled = (partials[..., :, None] * hats).sum(-2) + bins @ t["reverb_pool"]
         return (reverb_ratio * pooled) @ t["reverb_interp_band"]  # in the band only
 
-    # Above WHITEN_FROM the noise's own colour and its share of the tilt fade out (at 1: white):
-    # coloured or tilted noise cannot be as flat as the upper settings ask. There noisiness
-    # takes precedence over brightness (a dark sound made very noisy gets brighter).
+    # Above WHITEN_FROM the noise's own colour and its share of the shape fade out (at 1: white):
+    # coloured or shaped noise cannot be as flat as the upper settings ask. There noisiness
+    # takes precedence over brightness and richness (a dark sound made very noisy gets brighter).
     whiten = ((noisiness - WHITEN_FROM) / (1.0 - WHITEN_FROM)).clip(0.0, 1.0)
+    noise_k = 1.0 - whiten
     log_noise = xp.log(noise_power + 1e-30)
     log_mean = (t["counts"] * log_noise).sum(-1)[..., None] / t["n_analysis_bins"]
     colour_gain = xp.exp(-0.5 * whiten * (log_noise - log_mean))
     noise_power = noise_power * colour_gain ** 2
     noise_tail = tail(part_power * 0.0, noise_power)
     fixed_tail = tail(part_power, click_power)
-    noise_band, click_band = noise_power[..., :nb], click_power[..., :nb]
+    noise_band, click_band = noise_power[..., :nb] + noise_tail, click_power[..., :nb]
 
-    def magnitudes(noise_gain, click_gain):
-        broad = (noise_band + noise_tail) * noise_gain ** 2 + click_band * click_gain ** 2 + fixed_tail
-        return _cat(xp, xp.sqrt(2.0 * part_power) * seen, tb["noise_magnitude"] * xp.sqrt(broad) * tb["in_band"])
-
+    shape = _Shape(xp, tb, part_v, part_freqs, part_power * seen, noise_k)
     ones = xp.ones_like(curves[..., :1])
-    tilt = _solve_tilt(xp, v, freqs, magnitudes(ones, ones), brightness_hz, xp.zeros_like(ones), TILT_STEPS)
-    noise_gain = _solve_noise(xp, tb, tilt, tilt * (1.0 - whiten), part_v, part_freqs, part_power, noise_band + noise_tail,
-                              click_band + fixed_tail, flat_db, ones, NOISE_STEPS)
-    click_gain = _click_gain(xp, t, tilt, part_v, part_power, noise_power * noise_gain ** 2, click_power, share)
-    tilt = _solve_tilt(xp, v, freqs, magnitudes(noise_gain, click_gain), brightness_hz, tilt, TILT_STEPS // 2)
-    noise_tilt = tilt * (1.0 - whiten)
-    noise_gain = _solve_noise(xp, tb, tilt, noise_tilt, part_v, part_freqs, part_power, noise_band + noise_tail,
-                              click_band * click_gain ** 2 + fixed_tail, flat_db, noise_gain, NOISE_STEPS // 2)
-    noise_bin_gain = xp.exp(LN2 * noise_tilt * t["bin_v"]) * colour_gain * noise_gain
-    return xp.exp(LN2 * tilt * part_v), xp.exp(LN2 * tilt * t["bin_v"]), noise_bin_gain, click_gain
+    # The shape first, on the decoder's noise and click; then the noise's level, the click's
+    # share, and the noise's level again with the click as it now is. (Solving the shape again
+    # after them cost percussivity 0.045 of span for 0.03 of richness, and its answer was so
+    # sensitive to the last bits of the inputs that the two backends rendered apart.)
+    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, SHAPE_STEPS)
+    part_s, bin_s = shape.log2_gains(a, b)
+
+    def shaped(power, log2_gain):
+        return power * xp.exp(2 * LN2 * log2_gain)
+
+    part_shaped, tail_shaped = shaped(part_power, part_s), shaped(fixed_tail, bin_s)
+    noise_shaped, click_shaped = shaped(noise_band, shape.noise_log2_gains(a, b)), shaped(click_band, shape.click_log2_gains(a, b))
+    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped + tail_shaped, flat_db, ones,
+                              NOISE_STEPS)
+    click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
+    noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
+                              flat_db, noise_gain, NOISE_STEPS // 2)
+    noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
+    return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
+
+
+class _Shape:
+    """The spectral shape, amplitude gain 2^(a v + b (v - c)^2) with v the octaves from 1 kHz and
+    c the frame's power-weighted mean octave (fixed, from the decoder's own spectrum): a tilt a for
+    brightness and a curvature b for richness (b < 0 gathers the power around c, b > 0 spreads it
+    to both ends). Partials and the reverb tail take all of it, the noise (1 - whiten) of the tilt,
+    the click CLICK_TILT of the tilt and CLICK_CURVE of the curvature above c. a and b are solved
+    together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
+    the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis takes
+    it) come within their bands of the settings."""
+
+    def __init__(self, xp, tb, part_v, part_freqs, part_power, noise_k):
+        self.xp, self.part_v, self.bin_v, self.part_power, self.noise_k = xp, part_v, tb["bin_v"], part_power, noise_k
+        self.v = _cat(xp, part_v, tb["bin_v"])
+        self.freqs = _cat(xp, part_freqs.clip(0.0, ANALYSIS_TOP_HZ), tb["bin_freqs"])
+        # The spread's variable: a partial's octave, and the mean octave of the analysis bins a
+        # synthesis bin covers (with their own spread: a 100 Hz bin at 100 Hz spans 1.6 octaves).
+        self.lv = _cat(xp, part_v, tb["bin_lv"])
+        lobe = LOBE_HZ / (part_freqs.clip(LOW_HZ, None) * LN2)
+        self.within = _cat(xp, lobe * lobe, tb["bin_lv_var"])
+        self.counted = _cat(xp, (part_freqs >= LOW_HZ) * 1.0, tb["bin_counted"])
+        self.magnitude = _cat(xp, xp.ones_like(part_v) * math.sqrt(2.0), tb["noise_magnitude"] * tb["in_band"])
+        self.centre(xp.zeros_like(part_v[..., :1]))
+
+    def centre(self, c):
+        self.c = c
+        self.part_curve, self.bin_curve = (self.part_v - c) ** 2, (self.bin_v - c) ** 2
+        self.above = (self.bin_v > c) * 1.0  # where the click takes the curvature
+
+    def rows(self, idx):
+        """The same shape for some frames only (leading axes flattened)."""
+        out = _Shape.__new__(_Shape)
+        out.xp, out.bin_v = self.xp, self.bin_v
+        for name in ("part_v", "part_power", "noise_k", "v", "freqs", "lv", "within", "counted", "magnitude", "ln_target",
+                     "spread_target"):
+            x = getattr(self, name)
+            setattr(out, name, x.reshape(-1, x.shape[-1])[idx])
+        out.centre(self.c.reshape(-1, 1)[idx])
+        return out
+
+    def log2_gains(self, a, b, bin_v=None):
+        """The log2 amplitude gains of the partials and of the tail's bins (all of the shape)."""
+        bin_curve = self.bin_curve if bin_v is None else (bin_v - self.c) ** 2
+        return a * self.part_v + b * self.part_curve, a * (self.bin_v if bin_v is None else bin_v) + b * bin_curve
+
+    def noise_log2_gains(self, a, b, bin_v=None):
+        return self.noise_k * a * (self.bin_v if bin_v is None else bin_v)
+
+    def click_log2_gains(self, a, b, bin_v=None):
+        if bin_v is None:
+            return CLICK_TILT * a * self.bin_v + CLICK_CURVE * b * self.bin_curve * self.above
+        return CLICK_TILT * a * bin_v + CLICK_CURVE * b * (bin_v - self.c).clip(0.0, None) ** 2
+
+    def _powers(self, noise, click, fixed, a, b):
+        """Each element's power (partials, then bins), and how its log2 amplitude moves with a and
+        with b, power-weighted (sum over its parts of power * d gain / d a, and / d b)."""
+        xp = self.xp
+        qp = self.part_power * xp.exp((2 * LN2) * (a * self.part_v + b * self.part_curve))
+        tilt = xp.exp((2 * LN2) * a * self.bin_v)
+        curve = xp.exp((2 * LN2) * b * self.bin_curve)
+        qf = fixed * tilt * curve
+        qn = noise * xp.exp((2 * LN2) * self.noise_k * a * self.bin_v)
+        qc = click * xp.exp((2 * LN2) * self.click_log2_gains(a, b))
+        d_a = _cat(xp, qp * self.part_v, (self.noise_k * qn + qf + CLICK_TILT * qc) * self.bin_v)
+        d_b = _cat(xp, qp * self.part_curve, (qf + (CLICK_CURVE * self.above) * qc) * self.bin_curve)
+        return _cat(xp, qp, qn + qc + qf), (d_a, d_b)
+
+    def _measures(self, power, moves):
+        """ln centroid, spread (octaves) and their derivatives in a and b; the mean octave."""
+        xp = self.xp
+        inverse = 1.0 / (power + 1e-300)
+        m = self.magnitude * xp.sqrt(power)
+        mf = m * self.freqs
+        total, f_total = m.sum(-1)[..., None] + 1e-300, mf.sum(-1)[..., None] + 1e-300
+        ln_c = xp.log(f_total / total)
+        w = power * self.counted
+        w_total = w.sum(-1)[..., None] + 1e-300
+        mean = (w * self.lv).sum(-1)[..., None] / w_total
+        dev = (self.lv - mean) ** 2 + self.within
+        var = (w * dev).sum(-1)[..., None] / w_total
+        std = xp.sqrt(var + 1e-12)
+        d_c, d_s = [], []
+        spread_weight = self.counted * (dev - var)  # w * d = counted * moves, as d = moves / power
+        for move in moves:
+            d = move * inverse
+            d_c.append(LN2 * ((mf * d).sum(-1)[..., None] / f_total - (m * d).sum(-1)[..., None] / total))
+            d_s.append(LN2 * (move * spread_weight).sum(-1)[..., None] / w_total / std)
+        return ln_c, d_c, std, d_s, mean
+
+    def targets(self, noise, click, fixed, ln_centroid, spread):
+        """Sets the centre and the targets (the nearest to the decoder's own render within each
+        band) and returns each frame's cost there: 0 where the render already meets both."""
+        xp = self.xp
+        zero = xp.zeros_like(self.c)
+        ln_c, _, std, _, mean = self._measures(*self._powers(noise, click, fixed, zero, zero))
+        self.ln_target = _into_band(xp, ln_c, ln_centroid, BRIGHTNESS_BAND)
+        self.spread_target = _into_band(xp, std, spread, RICHNESS_BAND)
+        self.centre(mean.clip(_octaves_of(LOW_HZ), _octaves_of(ANALYSIS_TOP_HZ)))
+        r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) * (RICHNESS_WEIGHT / RICHNESS_BAND)
+        return r1 * r1 + r2 * r2
+
+    def solve(self, noise, click, fixed, ln_centroid, spread, steps):
+        """-> a, b for every frame. Frames that already meet both targets keep a = b = 0 and are
+        left out of the iterations (the answer there is exactly 0 with or without them)."""
+        xp = self.xp
+        cost = self.targets(noise, click, fixed, ln_centroid, spread)
+        moving = _flat_nonzero(xp, cost.reshape(-1) > 0.0)
+        a = xp.zeros_like(cost).reshape(-1, 1)
+        b = xp.zeros_like(a)
+        if len(moving):
+            some = self.rows(moving)
+            a_some, b_some = some.iterate(*(x.reshape(-1, x.shape[-1])[moving] for x in (noise, click, fixed)), steps)
+            a[moving], b[moving] = a_some, b_some
+        return a.reshape(cost.shape), b.reshape(cost.shape)
+
+    def iterate(self, noise, click, fixed, steps):
+        xp = self.xp
+        a = xp.zeros_like(self.c)
+        b = xp.zeros_like(self.c)
+        state = self._residuals(noise, click, fixed, a, b)
+        damping = xp.ones_like(a) * DAMPING
+        for _ in range(steps):
+            # Levenberg-Marquardt on both residuals, in units of each band: a step that does not
+            # lower their squares is refused and the damping raised (the spread saturates, and a
+            # plain Newton step on it overshoots and comes back).
+            cost, (r1, r2), (j11, j12, j21, j22) = state
+            ridge_b = RIDGE * CURVE_SCALE ** 2
+            h11, h12, h22 = j11 * j11 + j21 * j21 + damping + RIDGE, j11 * j12 + j21 * j22, j12 * j12 + j22 * j22 + damping + ridge_b
+            g1, g2 = j11 * r1 + j21 * r2 + RIDGE * a, j12 * r1 + j22 * r2 + ridge_b * b
+            det = h11 * h22 - h12 * h12
+            a_new = (a - ((h22 * g1 - h12 * g2) / det).clip(-TILT_STEP, TILT_STEP)).clip(*TILT)
+            b_new = (b - ((h11 * g2 - h12 * g1) / det).clip(-CURVE_STEP, CURVE_STEP)).clip(*CURVE)
+            new = self._residuals(noise, click, fixed, a_new, b_new)
+            # Taken or refused on a ramp, not a cliff: a step whose cost ties the current one
+            # within ACCEPT_RAMP is taken in part, so the answer is continuous in the controls
+            # (the two backends differ in their last bits, and a cliff would render them apart).
+            taken = (0.5 + (cost - new[0]) / (2.0 * ACCEPT_RAMP * cost + 1e-30)).clip(0.0, 1.0)
+            a, b = a + taken * (a_new - a), b + taken * (b_new - b)
+            state = (cost + taken * (new[0] - cost), [y + taken * (x - y) for x, y in zip(new[1], state[1])],
+                     [y + taken * (x - y) for x, y in zip(new[2], state[2])])
+            damping = damping * (4.0 - taken * (4.0 - 1.0 / 3.0))
+        return a, b
+
+    def _residuals(self, noise, click, fixed, a, b):
+        ln_c, (caa, cab), std, (sa, sb), _ = self._measures(*self._powers(noise, click, fixed, a, b))
+        r1, r2 = (ln_c - self.ln_target) / BRIGHTNESS_BAND, (std - self.spread_target) * (RICHNESS_WEIGHT / RICHNESS_BAND)
+        cost = r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2)
+        w = RICHNESS_WEIGHT / RICHNESS_BAND
+        return cost, (r1, r2), (caa / BRIGHTNESS_BAND, cab / BRIGHTNESS_BAND, sa * w, sb * w)
+
+
+def _flat_nonzero(xp, mask):
+    return np.flatnonzero(mask) if xp is np else xp.nonzero(mask).reshape(-1)
+
+
+def _octaves_of(hz: float) -> float:
+    return math.log(hz / 1000.0) / LN2
 
 
 def reverb_ratio(xp, wet, log_decay):
@@ -196,45 +402,23 @@ def _reverb_hats(xp, t, freqs):
     return (1.0 - xp.abs(m[..., None] - t["reverb_centres"]) / t["reverb_width"]).clip(0.0, 1.0) * t["reverb_norm"]
 
 
-def _solve_tilt(xp, v, freqs, magnitude, centroid_hz, tilt, steps):
-    """Newton on the tilt a (amplitude gain 2^(a v)) so the magnitude-weighted centroid meets
-    centroid_hz. d centroid / d a = ln 2 * Cov(f, v) >= 0: the centroid rises with the tilt."""
-    ln_target = xp.log(centroid_hz.clip(60.0, 11000.0))
-    magnitude = magnitude / (magnitude.sum(-1)[..., None] + 1e-300)
-    ln_target = _into_band(xp, xp.log(_centroid(xp, magnitude, freqs, v, tilt)), ln_target, BRIGHTNESS_BAND)
-    for _ in range(steps):
-        m = magnitude * xp.exp(LN2 * tilt * v)
-        total = m.sum(-1)[..., None] + 1e-300
-        c = (m * freqs).sum(-1)[..., None] / total + 1e-9
-        slope = LN2 * ((m * freqs * v).sum(-1)[..., None] / total - c * (m * v).sum(-1)[..., None] / total) / c
-        step = (xp.log(c) - ln_target) / slope.clip(1e-3, None)
-        tilt = (tilt - step.clip(-1.0, 1.0)).clip(*TILT)
-    return tilt
-
-
-def _centroid(xp, magnitude, freqs, v, tilt):
-    m = magnitude * xp.exp(LN2 * tilt * v)
-    return (m * freqs).sum(-1)[..., None] / (m.sum(-1)[..., None] + 1e-300) + 1e-9
-
-
 def _into_band(xp, current, target, width):
     """The nearest value to `current` within `width` of `target`: where the decoder already
     renders close to the setting, the knob leaves its render alone."""
     return xp.minimum(xp.maximum(current, target - width), target + width)
 
 
-def _solve_noise(xp, t, tilt, noise_tilt, part_v, part_freqs, part_power, noise_power, click_power, flat_db, gain, steps):
+def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_db, gain, steps):
     """Newton on the noise's log power gain so the estimated spectral flatness meets flat_db.
 
-    Flatness = geometric / arithmetic mean of the power over the analysis's bins (0..12 kHz):
-    each synthesis bin stands for `per_bin` analysis bins of its noise (and click) power, and
-    each partial below 12 kHz fills PARTIAL_BINS of them on top of the noise there."""
-    bin_g2 = xp.exp(2 * LN2 * tilt * t["bin_v"])
-    part_g2 = xp.exp(2 * LN2 * tilt * part_v)
+    Powers as shaped (per bin; partials as they are). Flatness = geometric / arithmetic mean of
+    the power over the analysis's bins (0..12 kHz): each synthesis bin stands for `per_bin`
+    analysis bins of its noise (and click and tail) power, and each partial below 12 kHz fills
+    PARTIAL_BINS of them on top of the noise there."""
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
-    noise = noise_power * xp.exp(2 * LN2 * noise_tilt * t["bin_v"]) * t["in_band"] / t["per_bin"] + 1e-30  # per analysis bin
-    click = click_power * bin_g2 * t["in_band"] / t["per_bin"]
-    lobe = part_power * part_g2 * seen / PARTIAL_BINS
+    noise = noise_power * t["in_band"] / t["per_bin"] + 1e-30  # per analysis bin
+    click = fixed_power * t["in_band"] / t["per_bin"]
+    lobe = part_power * seen / PARTIAL_BINS
     noise_at, click_at = _at(xp, t, noise, part_freqs), _at(xp, t, click, part_freqs)
     total_noise = (noise * t["counts"]).sum(-1)[..., None]
     total_fixed = (click * t["counts"]).sum(-1)[..., None] + (lobe * PARTIAL_BINS).sum(-1)[..., None]
@@ -286,19 +470,24 @@ def _at(xp, t, per_bin, freqs):
 
 
 def _click_share(xp, t, percussivity):
-    """The floor on the click's share: the share that gives PERCUSSIVITY_BAND less than the
-    setting (settings up to the band ask for no click at all)."""
+    """The click's share of the power, lowest and highest: the shares that give the setting less
+    and more PERCUSSIVITY_BAND (settings up to the band ask for no click at all)."""
+    return _share_at(xp, t, percussivity - PERCUSSIVITY_BAND), _share_at(xp, t, percussivity + PERCUSSIVITY_BAND)
+
+
+def _share_at(xp, t, percussivity):
     table = t["share_table"]
-    pos = (percussivity - PERCUSSIVITY_BAND).clip(0.0, 1.0) * (len(table) - 1)
+    pos = percussivity.clip(0.0, 1.0) * (len(table) - 1)
     i = _index(xp, xp.floor(pos).clip(0, len(table) - 2))
     frac = pos - i
     return table[i] * (1.0 - frac) + table[i + 1] * frac
 
 
-def _click_gain(xp, t, tilt, part_v, part_power, noise_power, click_power, share):
-    """The click's amplitude gain (>= 1) that lifts its share of the frame's power to `share`."""
-    bin_g2 = xp.exp(2 * LN2 * tilt * t["bin_v"])
-    body = (part_power * xp.exp(2 * LN2 * tilt * part_v)).sum(-1)[..., None] + (noise_power * bin_g2).sum(-1)[..., None]
-    click = (click_power * bin_g2).sum(-1)[..., None] + 1e-30
-    wanted = share / (1.0 - share).clip(1e-6, None) * body / click
-    return xp.sqrt(wanted.clip(1.0, MAX_CLICK_GAIN))
+def _click_gain(xp, part_power, noise_power, click_power, share):
+    """The click's amplitude gain that brings its share of the frame's power (as shaped, in the
+    analysed band) to within `share` (lowest, highest)."""
+    body = part_power.sum(-1)[..., None] + noise_power.sum(-1)[..., None]
+    click = click_power.sum(-1)[..., None] + 1e-30
+    low, high = share
+    wanted = xp.minimum(xp.maximum(xp.ones_like(click), low / (1.0 - low) * body / click), high / (1.0 - high) * body / click)
+    return xp.sqrt(wanted.clip(1.0 / MAX_CLICK_GAIN, MAX_CLICK_GAIN))

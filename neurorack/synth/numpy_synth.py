@@ -211,7 +211,7 @@ class NumpyImpactSynth:
         amp = (amp.reshape(t, UPSAMPLE, -1) * (p_ctrl["freqs"] < self.nyquist_guard_hz)[:, None]).reshape(n_frames, -1)
         click, c_bins = self.click_frames(self.transient_controls(r_transient))
 
-        if self.knobs:  # knobs.py: the gains that enforce brightness, noisiness and percussivity
+        if self.knobs:  # knobs.py: the gains that enforce brightness, richness, noisiness and percussivity
             pair_power = (0.5 * amp.astype(np.float64) ** 2).reshape(t, UPSAMPLE, -1).mean(1)
             mag = n_ctrl["magnitude"][:, ::2].astype(np.float64)
             part_gain, bin_gain, noise_bin_gain, click_gain = (g.astype(f32) for g in enforce(
