@@ -141,49 +141,19 @@ def test_a_flood_beyond_the_rate_limit_is_dropped_with_one_line_and_the_input_ke
     assert 1 <= sum("dropped" in r.getMessage() for r in caplog.records) <= 3  # rate-limited lines
 
 
-def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
-    sink, changes = Sink(), []
-    keyboard = JackKeyboard()
-    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
+def two_notes_across_a_loss(midi, sink, keyboard, lose, restore) -> None:
+    """A note; then `lose(keyboard)` takes its port away, and the input must let go of it; then
+    `restore()` and the keyboard back under the same name, and a second note: both arrive."""
     try:
         keyboard.send(bytes([0x90, 60, 100]))
         sink.wait(1, timeout=1)
         xruns = keyboard.xruns
-        keyboard.close()  # unplugged
+        lose(keyboard)
         deadline = time.monotonic() + 5
         while midi.ports() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert midi.ports() == [] and midi.lost == 1
-        keyboard = JackKeyboard()  # plugged back, same name
-        wait_for_ports(midi)
-        keyboard.send(bytes([0x90, 62, 100]))
-        messages = sink.wait(2, timeout=2)
-        xruns += keyboard.xruns
-    finally:
-        midi.close()
-        keyboard.close()
-    assert_delivered([m.note for m in messages], [60, 62], xruns)
-    assert midi.lost == 1 and midi.ports() == []  # closed by close()
-    # Came, went, came back: the module hears of each (MidiControl then picks knobs up again).
-    assert changes == [("keyboard:out", True), ("keyboard:out", False), ("keyboard:out", True)]
-    assert any("is gone" in r.getMessage() for r in caplog.records)
-
-
-def test_a_jack_server_restarted_under_open_ports_is_noticed_and_its_ports_opened_again(server, caplog):
-    sink, changes = Sink(), []
-    keyboard = JackKeyboard()
-    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
-    try:
-        keyboard.send(bytes([0x90, 60, 100]))
-        sink.wait(1, timeout=1)
-        xruns = keyboard.xruns
-        server.stop()  # with the keyboard's port and ours open: their clients die with it
-        keyboard.close()
-        deadline = time.monotonic() + 5
-        while midi.ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert midi.ports() == [] and midi.lost == 1
-        server.start()  # the same server name, a new server
+        restore()
         keyboard = JackKeyboard()
         wait_for_ports(midi)
         keyboard.send(bytes([0x90, 62, 100]))
@@ -193,6 +163,28 @@ def test_a_jack_server_restarted_under_open_ports_is_noticed_and_its_ports_opene
         midi.close()
         keyboard.close()
     assert_delivered([m.note for m in messages], [60, 62], xruns)
+    assert midi.lost == 1 and midi.ports() == []  # closed by close()
+
+
+def test_a_device_unplugged_and_plugged_back_is_opened_again(server, caplog):
+    sink, changes = Sink(), []
+    keyboard = JackKeyboard()
+    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
+    two_notes_across_a_loss(midi, sink, keyboard, lose=lambda k: k.close(), restore=lambda: None)  # unplugged
+    # Came, went, came back: the module hears of each (MidiControl then picks knobs up again).
+    assert changes == [("keyboard:out", True), ("keyboard:out", False), ("keyboard:out", True)]
+    assert any("is gone" in r.getMessage() for r in caplog.records)
+
+
+def test_a_jack_server_restarted_under_open_ports_is_noticed_and_its_ports_opened_again(server, caplog):
+    sink, changes = Sink(), []
+    keyboard = JackKeyboard()
+    midi = opened(sink, on_change=lambda name, present: changes.append((name, present)))
+
+    def stop_the_server(k):  # with the keyboard's port and ours open: their clients die with it
+        server.stop()
+        k.close()
+    two_notes_across_a_loss(midi, sink, keyboard, lose=stop_the_server, restore=server.start)  # same name, new server
     assert changes == [("keyboard:out", True), ("keyboard:out", False), ("keyboard:out", True)]
     assert sum("JACK server stopped" in r.getMessage() for r in caplog.records) == 1
 

@@ -431,23 +431,18 @@ def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_d
     x = xp.minimum(xp.maximum(xp.log(gain * gain), low), high)
 
     def flatness(x):
+        """The log flatness at noise log gain x, and the terms its slope needs."""
         lam = xp.exp(x)
         mean = (lam * total_noise + total_fixed) / n
         floor = lam * noise + click + FLOOR * mean
         floor_at = lam * noise_at + click_at + FLOOR * mean
         log_geo = ((t["counts"] * xp.log(floor)).sum(-1)[..., None]
                    + PARTIAL_BINS * (xp.log(floor_at + lobe) - xp.log(floor_at)).sum(-1)[..., None]) / n - EULER_GAMMA
-        return log_geo - xp.log(mean)
+        return log_geo - xp.log(mean), lam, floor, floor_at
 
-    ln_target = _into_band(xp, flatness(xp.zeros_like(x)), ln_target, NOISINESS_BAND)
+    ln_target = _into_band(xp, flatness(xp.zeros_like(x))[0], ln_target, NOISINESS_BAND)
     for _ in range(steps):
-        lam = xp.exp(x)
-        mean = (lam * total_noise + total_fixed) / n
-        floor = lam * noise + click + FLOOR * mean
-        floor_at = lam * noise_at + click_at + FLOOR * mean
-        log_geo = ((t["counts"] * xp.log(floor)).sum(-1)[..., None]
-                   + PARTIAL_BINS * (xp.log(floor_at + lobe) - xp.log(floor_at)).sum(-1)[..., None]) / n - EULER_GAMMA
-        ln_flat = log_geo - xp.log(mean)
+        ln_flat, lam, floor, floor_at = flatness(x)
         d_geo = ((t["counts"] * lam * noise / floor).sum(-1)[..., None]
                  + PARTIAL_BINS * (lam * noise_at / (floor_at + lobe) - lam * noise_at / floor_at).sum(-1)[..., None]) / n
         d_mean = lam * total_noise / (lam * total_noise + total_fixed)
