@@ -77,13 +77,16 @@ class StampedOSCServer(BlockingOSCUDPServer):
 
     def get_request(self):
         data, ancillary, _, client = self.socket.recvmsg(self.max_packet_size, socket.CMSG_SPACE(TIMESPEC.size))
+        # The wall clock first: a preemption between the two reads then makes the stamp late by
+        # it, never earlier than the packet (which the other order did, by microseconds).
+        wall = time.time_ns()
         arrival = time.monotonic_ns()
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= TIMESPEC.size:
                 seconds, nanoseconds = TIMESPEC.unpack_from(payload)
                 # The kernel's stamp is wall-clock time: carried over as "this long ago".
                 # A wall clock stepped meanwhile (NTP) gives nonsense: then the read time it is.
-                ago = time.time_ns() - (seconds * 1_000_000_000 + nanoseconds)
+                ago = wall - (seconds * 1_000_000_000 + nanoseconds)
                 if 0 <= ago < 1_000_000_000:
                     arrival -= ago
         self._local.arrival_ns = arrival
