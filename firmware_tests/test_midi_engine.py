@@ -2,6 +2,7 @@
 (python-rtmidi), MidiControl, the engine and its pre-render worker. What reached the engine is
 read back from it: gates counted, the pitch and gain each voice played (the 'model' marks a
 buffer with the pitch it was asked for), the CC targets in its control state."""
+import contextlib
 import time
 
 import mido
@@ -31,18 +32,30 @@ def pitched_engine():
     return Engine(FunctionRenderer(render), lambda name: flat, "a", "b", block_size=BLOCK)
 
 
-def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity_and_targets(server):
-    engine = pitched_engine()
-    programs = []
-    control = MidiControl(engine, MidiConfig(takeover="follow", cc={21: CcMapping(cv=1), 74: CcMapping(target="brightness")}),
-                          {}, programs.append, lambda config: None)
+@contextlib.contextmanager
+def keyboard_playing(engine, control):
+    """The engine running, a JACK keyboard, and the module's MIDI input on it delivering to
+    `control`, connected and settled; all closed after."""
     engine.prerender.update()
     engine.start()
     keyboard = JackKeyboard()
     midi = MidiInput(control, port="keyboard", api="jack", poll_s=0.1).start()
     try:
         wait_for_ports(midi)
-        time.sleep(0.3)
+        time.sleep(0.3)  # a new connection takes effect in the server's next cycles
+        yield keyboard, midi
+    finally:
+        midi.close()
+        keyboard.close()
+        engine.stop()
+
+
+def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity_and_targets(server):
+    engine = pitched_engine()
+    programs = []
+    control = MidiControl(engine, MidiConfig(takeover="follow", cc={21: CcMapping(cv=1), 74: CcMapping(target="brightness")}),
+                          {}, programs.append, lambda config: None)
+    with keyboard_playing(engine, control) as (keyboard, midi):
         for data in ([0x90, 67, 100], [0x80, 67, 0], [0xB0, 74, 127], [0xB0, 21, 0], [0xC0, 3],
                      [0x90, 48, 127], [0x90, 55, 64], [0x80, 48, 0], [0x80, 55, 0]):
             # Again if it did not arrive: this test is about what the mapping does with what arrives.
@@ -60,10 +73,6 @@ def test_notes_and_ccs_from_a_jack_keyboard_reach_the_engine_with_pitch_velocity
         assert engine.prerender.wait_ready(5)
         time.sleep(0.2)
         state = engine.snapshot()
-    finally:
-        midi.close()
-        keyboard.close()
-        engine.stop()
     assert control.messages == 9
     assert engine.gates[1] == 3 and not engine.gate_on[1]  # three note-ons; all released
     assert state.cc == {74: pytest.approx(5.0), 21: pytest.approx(-5.0)}
@@ -108,13 +117,7 @@ def test_a_flood_of_notes_a_thousand_a_second_loses_no_state(server):
     notes end released."""
     engine = pitched_engine()
     control = MidiControl(engine, MidiConfig(), {}, lambda n: None, lambda config: None)
-    engine.prerender.update()
-    engine.start()
-    keyboard = JackKeyboard()
-    midi = MidiInput(control, port="keyboard", api="jack", poll_s=0.1).start()
-    try:
-        wait_for_ports(midi)
-        time.sleep(0.3)
+    with keyboard_playing(engine, control) as (keyboard, midi):
         t0 = time.monotonic()
         for k in range(1000):
             note = 30 + (k // 2) % 60
@@ -124,10 +127,6 @@ def test_a_flood_of_notes_a_thousand_a_second_loses_no_state(server):
         while (len(engine.prerender._note_jobs) or control.messages < 1000) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
-    finally:
-        midi.close()
-        keyboard.close()
-        engine.stop()
     ons = (control.messages + 1) // 2
     assert control.messages >= 1000 - keyboard.xruns and midi.dropped == 0
     assert engine.gates[1] + engine.prerender.notes_dropped + engine.ring.dropped >= ons - keyboard.xruns
