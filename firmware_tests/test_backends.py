@@ -200,6 +200,19 @@ def test_onnx_backend_renders_what_the_cpu_backend_renders(cpu, onnx, sounds):
         assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4, sound.name
 
 
+def test_onnx_backend_renders_what_the_cpu_backend_renders_with_a_knob_at_either_end(cpu, onnx, sounds):
+    """The knobs' solves at their hardest (a held spread against a turned one, a curvature
+    spreading a low sound) must not magnify the decoders' last-bit differences into two renders."""
+    for sound in sounds:
+        for name in ("brightness", "richness", "noisiness", "percussivity"):
+            for level in (0.1, 0.9):
+                curves = sound.trajectory.curves.copy()
+                curves[:, D.INDEX[name]] = level
+                traj = D.Trajectory(curves, sound.trajectory.timbre)
+                a, b = cpu.render(traj), onnx.render(traj)
+                assert np.abs(a - b).max() <= 1e-4, (sound.name, name, level)
+
+
 def test_onnx_backend_renders_head_first_the_samples_of_a_one_shot_render(onnx, sounds):
     traj = sounds[3].trajectory
     whole = onnx.render(traj)

@@ -173,7 +173,7 @@ def measured(name: str, audio: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name, levels, span", [
     ("brightness", (0.2, 0.5, 0.8, 0.9), 0.15), ("noisiness", (0.1, 0.5, 0.7, 0.9), 0.3),
-    ("percussivity", (0.1, 0.5, 0.9), 0.25), ("richness", (0.0, 0.5, 0.7, 0.9), 0.1)])
+    ("percussivity", (0.1, 0.5, 0.9), 0.25), ("richness", (0.0, 0.5, 0.7, 0.9), 0.18)])
 def test_an_enforced_knob_moves_the_analysed_descriptor_in_order_and_far(name, levels, span):
     """Random controls, which no decoder would give: what the synthesiser does by itself."""
     values = [measured(name, knob_render(name, level)) for level in levels]
@@ -189,6 +189,13 @@ def test_a_knob_set_far_from_the_render_pulls_it_towards_the_setting(name, level
     alone = measured(name, knob_render(name, level, knobs=False))
     pulled = measured(name, knob_render(name, level))
     assert abs(pulled - level) <= abs(alone - level) - by, (alone, pulled)
+
+
+@pytest.mark.parametrize("name", ["brightness", "noisiness", "percussivity"])
+def test_a_setting_beyond_where_recordings_go_is_met_not_left_a_band_short(name):
+    """Up to 0.5 a knob leaves the decoder a band below the setting; from there the band narrows
+    to nothing at 0.9 (knobs._trusted), so a high setting is met, within the estimates' error."""
+    assert measured(name, knob_render(name, 0.9)) >= 0.75
 
 
 def test_without_knobs_the_same_controls_stay_where_they_are():
