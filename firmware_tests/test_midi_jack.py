@@ -155,7 +155,9 @@ def two_notes_across_a_loss(midi, sink, keyboard, lose, restore) -> None:
         assert midi.ports() == [] and midi.lost == 1
         restore()
         keyboard = JackKeyboard()
-        wait_for_ports(midi)
+        # A new server under a loaded machine (the whole suite on two cores) can take seconds to
+        # take clients: wait longer than the poll needs, and say so if the port never came back.
+        assert wait_for_ports(midi, 15.0) == ["keyboard:out"], "the port was not opened again"
         keyboard.send(bytes([0x90, 62, 100]))
         messages = sink.wait(2, timeout=2)
         xruns += keyboard.xruns

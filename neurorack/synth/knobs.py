@@ -544,7 +544,8 @@ def _at(xp, t, per_bin, freqs):
 
 def _click_share(xp, t, percussivity):
     """The click's share of the power, lowest and highest: the shares that give the setting less
-    and more PERCUSSIVITY_BAND (settings up to the band ask for no click at all)."""
+    PERCUSSIVITY_BAND (narrowing above 0.5: _trusted) and more (settings up to the band ask for no
+    click at all)."""
     return (_share_at(xp, t["share_table"], percussivity - PERCUSSIVITY_BAND * _trusted(percussivity)),
             _share_at(xp, t["share_table"], percussivity + PERCUSSIVITY_BAND))
 
