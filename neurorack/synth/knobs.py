@@ -110,10 +110,10 @@ def _percussivity_of_share(share, blocks: int = CLICK_BLOCKS):
     return 1.0 - 16.0 * np.exp((blocks * np.log(click) + (16 - blocks) * np.log(np.maximum(body, 1e-300))) / 16.0)
 
 
-def _share_table(n: int = 201, blocks: int = CLICK_BLOCKS) -> np.ndarray:
+def _share_table(n: int = 201) -> np.ndarray:
     """The click share that gives each percussivity 0, 1/(n-1), ... 1 (its inverse, tabulated)."""
     shares = np.linspace(0.0, 1.0 - 1e-9, 20001)
-    return np.interp(np.linspace(0.0, 1.0, n), _percussivity_of_share(shares, blocks), shares)
+    return np.interp(np.linspace(0.0, 1.0, n), _percussivity_of_share(shares), shares)
 
 
 SHARE_TABLE = _share_table()
@@ -248,8 +248,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     noise_below = _trusted(noisiness)
     noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped + tail_shaped, flat_db, noise_below,
                               ones, NOISE_STEPS)
-    body = part_shaped.sum(-1)[..., None] + (noise_shaped * noise_gain ** 2).sum(-1)[..., None]
-    click_gain = _click_gain(xp, body, click_shaped, share)
+    click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
     noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
                               flat_db, noise_below, noise_gain, NOISE_STEPS // 2)
     noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
@@ -260,8 +259,9 @@ class _Shape:
     """The spectral shape, amplitude gain 2^(a v + b (v - c)^2) with v the octaves from 1 kHz and
     c fixed from the decoder's own spectrum: a tilt a for brightness and a curvature b for
     richness (b < 0 gathers the power around the frame's power-weighted mean octave, b > 0
-    spreads it to both ends of its extent, about their middle; see _centre). Partials and the reverb tail take all of it, the noise (1 - whiten) of the tilt,
-    the click CLICK_TILT of the tilt and CLICK_CURVE of the curvature above c. a and b are solved
+    spreads it to both ends of its extent, about their middle; see _centre). Partials and the
+    reverb tail take all of it, the noise (1 - whiten) of the tilt, the click CLICK_TILT of the
+    tilt and CLICK_CURVE of the curvature above c. a and b are solved
     together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
     the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis takes
     it) come within their bands of the settings."""
@@ -366,10 +366,8 @@ class _Shape:
         hi = xp.amax(xp.where(present, self.lv, self.lv * 0.0 - 1e3), -1)[..., None]
         self.centre(mean.clip(_octaves_of(LOW_HZ), _octaves_of(ANALYSIS_TOP_HZ)),
                     (0.5 * (lo + hi)).clip(_octaves_of(LOW_HZ), _octaves_of(ANALYSIS_TOP_HZ)))
-        # The knob turned furthest from the decoder's own render weighs most: the two measures
-        # are coupled (a low sound spreads only by brightening), and a knob held where the sound
-        # already is should give way to the one being turned.
-        # Divided by the larger, so the cost keeps its scale against the ridge and the damping
+        # The knob turned furthest from the decoder's own render weighs most (DRIVE), divided by
+        # the larger, so the cost keeps its scale against the ridge and the damping
         # (unscaled, the answer wandered along the valley with the inputs' last bits: the two
         # backends rendered a sound with richness at 0.9 up to 5e-3 apart, instead of 1e-5).
         drive_c = 1.0 + DRIVE * xp.abs(ln_c - ln_centroid) / BRIGHTNESS_BAND
@@ -546,20 +544,22 @@ def _click_share(xp, t, percussivity):
     """The click's share of the power, lowest and highest: the shares that give the setting less
     PERCUSSIVITY_BAND (narrowing above 0.5: _trusted) and more (settings up to the band ask for no
     click at all)."""
-    return (_share_at(xp, t["share_table"], percussivity - PERCUSSIVITY_BAND * _trusted(percussivity)),
-            _share_at(xp, t["share_table"], percussivity + PERCUSSIVITY_BAND))
+    return (_share_at(xp, t, percussivity - PERCUSSIVITY_BAND * _trusted(percussivity)),
+            _share_at(xp, t, percussivity + PERCUSSIVITY_BAND))
 
 
-def _share_at(xp, table, percussivity):
+def _share_at(xp, t, percussivity):
+    table = t["share_table"]
     pos = percussivity.clip(0.0, 1.0) * (len(table) - 1)
     i = _index(xp, xp.floor(pos).clip(0, len(table) - 2))
     frac = pos - i
     return table[i] * (1.0 - frac) + table[i + 1] * frac
 
 
-def _click_gain(xp, body, click_power, share):
+def _click_gain(xp, part_power, noise_power, click_power, share):
     """The click's amplitude gain that brings its share of the frame's power (as shaped, in the
-    analysed band) to within `share` (lowest, highest); body (..., 1) is the rest's power."""
+    analysed band) to within `share` (lowest, highest)."""
+    body = part_power.sum(-1)[..., None] + noise_power.sum(-1)[..., None]
     click = click_power.sum(-1)[..., None] + 1e-30
     low, high = share
     wanted = xp.minimum(xp.maximum(xp.ones_like(click), low / (1.0 - low) * body / click), high / (1.0 - high) * body / click)
