@@ -243,6 +243,19 @@ def test_the_knobs_gains_move_smoothly_with_the_controls():
             assert np.abs(np.log(np.maximum(other, 1e-300)) - np.log(np.maximum(gain, 1e-300))).max() < 1e-2, seed
 
 
+def test_the_start_shapes_evaluated_together_give_what_one_at_a_time_gives(monkeypatch):
+    """knobs._Shape._start evaluates its shapes along a leading axis to save array operations
+    (a head's solve is mostly their overhead); one at a time (START_BATCH of 1) must agree."""
+    from neurorack.synth import knobs
+
+    t, curves, *inputs = knob_frames(40, seed=3)
+    together = knobs.enforce(np, t, curves, *inputs)
+    monkeypatch.setattr(knobs, "START_BATCH", 1)
+    one_by_one = knobs.enforce(np, t, curves, *inputs)
+    for a, b in zip(together, one_by_one):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+
+
 def test_a_low_percussivity_setting_turns_a_loud_click_down():
     """Down by its gain or by the spectral shape (a dark setting cuts a flat click's highs): its
     share of the analysed band falls from nearly all to about the ceiling's (the noise, levelled

@@ -71,6 +71,7 @@ START_SHAPES = ((0.0, -0.4), (0.0, -0.15), (0.0, 0.1), (0.0, 0.2), (0.0, 0.35), 
 # the solve's time, but left frames unconverged, whose gains then moved 1.1 % with a 1e-7 nudge of
 # the inputs; steps of at most 0.1 in b gave a span of 0.24 instead of 0.37 on 6 bases.)
 SHAPE_STEPS = 12
+START_BATCH = 1024  # rows x start shapes evaluated at once (_start): about 25 MB of float64 at the most
 DAMPING = 0.1  # Levenberg-Marquardt's first damping, in squared band units
 ACCEPT_RAMP = 1e-3  # relative cost
 # A small cost on the shape itself (a and 4 b, in band units squared): where the two targets
@@ -422,19 +423,29 @@ class _Shape:
     def _start(self, noise, click, fixed):
         """The cheapest of a few shapes, for Levenberg-Marquardt to start from: the cost is not
         convex (a spread that gathers at one end first, then at both), and from a flat shape
-        the descent stopped at a local minimum that met neither knob."""
+        the descent stopped at a local minimum that met neither knob. The shapes are evaluated
+        together, a leading axis of them at a time (START_BATCH rows in all), and chosen in turn:
+        the same numbers as one by one, in a sixteenth of the array operations (a head's solve is
+        their overhead more than their arithmetic)."""
         xp = self.xp
         zero = xp.zeros_like(self.c)
-        a, b = zero, zero
-        state = self._residuals(noise, click, fixed, a, b)
-        for a_try, b_try in START_SHAPES:
-            a_new, b_new = zero + a_try, zero + b_try
-            new = self._residuals(noise, click, fixed, a_new, b_new)
-            # On a ramp, as the steps below: two shapes whose costs tie within ACCEPT_RAMP are
-            # blended, so the start does not jump with the inputs' last bits.
-            taken = (0.5 + (state[0] - new[0]) / (2.0 * ACCEPT_RAMP * state[0] + 1e-30)).clip(0.0, 1.0)
-            a, b = a + taken * (a_new - a), b + taken * (b_new - b)
-            state = _blend(state, new, taken)
+        shapes = ((0.0, 0.0),) + START_SHAPES
+        group = max(1, START_BATCH // max(int(zero.shape[0]), 1))
+        a = b = state = None
+        for first in range(0, len(shapes), group):
+            tries = shapes[first:first + group]
+            a_try, b_try = xp.stack([zero + s[0] for s in tries]), xp.stack([zero + s[1] for s in tries])
+            cost, residuals, jacobian = self._residuals(noise, click, fixed, a_try, b_try)
+            for g in range(len(tries)):
+                new = (cost[g], [x[g] for x in residuals], [x[g] for x in jacobian])
+                if state is None:
+                    a, b, state = a_try[g], b_try[g], new
+                    continue
+                # On a ramp, as the steps below: two shapes whose costs tie within ACCEPT_RAMP are
+                # blended, so the start does not jump with the inputs' last bits.
+                taken = (0.5 + (state[0] - new[0]) / (2.0 * ACCEPT_RAMP * state[0] + 1e-30)).clip(0.0, 1.0)
+                a, b = a + taken * (a_try[g] - a), b + taken * (b_try[g] - b)
+                state = _blend(state, new, taken)
         return a, b, state
 
     def _residuals(self, noise, click, fixed, a, b):
