@@ -5,7 +5,8 @@ become complex only for the inverse FFT (torch's CPU kernels for complex
 elementwise arithmetic are several times slower than for float).
 
 The synthesiser works in the frequency domain: each block adds its frames'
-spectra, and one inverse FFT with 50 % overlap-add turns the sum into audio.
+spectra, and inverse FFTs with 50 % overlap-add turn the sums into audio (one for the partials
+and click, one for the noise and reverb, which are windowed after it: grid.noise_table).
 """
 from __future__ import annotations
 
@@ -36,10 +37,14 @@ def decaying_sum(x: torch.Tensor, log_decay: torch.Tensor, state: torch.Tensor, 
     return torch.cat(outs, dim=1).to(x.dtype), state
 
 
-def frames_to_audio(spectra: torch.Tensor, tail: torch.Tensor, grid: FrameGrid):
-    """(B, F, bins, 2) centred spectra -> (B, F*hop) samples and the pending tail (B, hop)."""
-    frames = torch.fft.irfft(torch.view_as_complex(spectra.contiguous()), n=grid.n_fft, dim=-1)
-    return overlap_add(frames, tail)
+def frames_to_audio(spectra: torch.Tensor, noise: torch.Tensor, window: torch.Tensor, tail: torch.Tensor, grid: FrameGrid):
+    """(B, F, bins, 2) centred spectra of the partials and click, and of the noise and reverb
+    (windowed by `window` after their inverse FFT: grid.noise_table) -> (B, F*hop) samples and the
+    pending tail (B, hop)."""
+    def inverse(x):
+        return torch.fft.irfft(torch.view_as_complex(x.contiguous()), n=grid.n_fft, dim=-1)
+
+    return overlap_add(inverse(spectra) + inverse(noise) * window, tail)
 
 
 def overlap_add(frames: torch.Tensor, tail: torch.Tensor):

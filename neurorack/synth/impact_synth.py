@@ -1,4 +1,4 @@
-"""ImpactSynth: partials + noise + transient + reverb, one inverse FFT, streamable.
+"""ImpactSynth: partials + noise + transient + reverb, two inverse FFTs, streamable.
 
 Input is the decoder's raw output at the descriptor frame rate (100 Hz) plus the
 descriptor curves, some of which act directly: pitch sets the partials' f0 and
@@ -7,7 +7,9 @@ target RMS), as DDSP feeds f0 and loudness straight to its synthesiser; brightne
 richness, noisiness and percussivity are enforced on the spectra (knobs.py). The
 network decides the rest: which partials, their decays, inharmonicity, colour.
 
-``forward`` takes and returns a state, so rendering block by block equals
+The partials and the click are summed as spectra and turned to audio by one inverse FFT; the
+noise and the reverb by another, windowed after (grid.noise_table: a filtered frame must not
+reach its edges). ``forward`` takes and returns a state, so rendering block by block equals
 rendering at once.
 """
 from __future__ import annotations
@@ -112,14 +114,15 @@ class ImpactSynth(nn.Module):
 
         partials, phase_state = self.partials.get_frames(p_ctrl, amp * gain.unsqueeze(-1), state["partials"])
         noise = self.noise.get_frames(n_ctrl, self.noise.frames_of_noise(state["frame"], n_frames), gain.view(batch, n_desc, UPSAMPLE))
-        dry = (partials + noise).view(batch, n_desc, UPSAMPLE, -1, 2)
-        dry[:, :, 1] += click * gain.view(batch, n_desc, UPSAMPLE, 1)[:, :, 1:]
-        dry = dry.view(batch, n_frames, -1, 2)
+        tonal = partials.view(batch, n_desc, UPSAMPLE, -1, 2).clone()
+        tonal[:, :, 1] += click * gain.view(batch, n_desc, UPSAMPLE, 1)[:, :, 1:]
+        tonal = tonal.view(batch, n_frames, -1, 2)
+        dry = tonal + noise
 
         reverb_noise = self.noise.frames_of_noise(state["frame"], n_frames, REVERB_NOISE_OFFSET)
         wet, r_state = self.reverb.get_frames(r_ctrl, dry, reverb_noise, state["reverb"])
 
-        audio, tail = frames_to_audio(dry + wet, state["tail"], self.grid)
+        audio, tail = frames_to_audio(tonal, noise + wet, self.noise.window, state["tail"], self.grid)
         new_state = {"partials": {**phase_state, "amp": amp_state}, "reverb": r_state, "tail": tail, "frame": state["frame"] + n_frames}
         return audio, new_state
 

@@ -11,8 +11,8 @@ within a band of its setting (inside it the decoder's render stands):
   analysis takes it) and the estimated spread (power-weighted std of log2 frequency from 40 Hz,
   as the analysis takes it) come within their bands; where both cannot, the knob turned further
   from the decoder's render wins. Partials and the reverb tail take all of the shape; the noise
-  takes the tilt only (its curvature fought the noisiness knob), the click the tilt and the
-  curvature above the centre;
+  takes the tilt only, NOISE_DARK times over where it darkens (its curvature fought the
+  noisiness knob), the click the tilt and the curvature above the centre;
 - **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
   of the mix, estimated at the analysis's resolution, comes within the band; above 0.5 the
   noise's own colour and its share of the tilt also fade out (at 1: white);
@@ -56,6 +56,12 @@ TRUSTED_UP_TO, FULLY_ENFORCED = 0.5, 0.9  # the band below a setting narrows bet
 # b: per octave squared from the centre.
 TILT = (-1.0, 4.0)
 CURVE = (-1.0, 1.0)
+# Where the shape darkens (a < 0) the noise takes NOISE_DARK times its tilt: the partials stop at
+# -6 dB/oct (above), the noise, windowed after its filter (grid.noise_table), need not, and at
+# -6 dB/oct a noisy sound reads brightness 0.6 at the darkest. Brightness span on 14 bases with
+# 1, 2, 3, 5: 0.481, 0.514, 0.541, 0.560 (7, 8, 10, 12 bases at 0.5); MR-STFT on the impacts
+# 1.3850 with 1, 1.3845 with 5.
+NOISE_DARK = 5.0
 TILT_STEP, CURVE_STEP = 1.0, 0.25  # the most a and b move in one step
 EXTENT = 1e-4  # the spectrum's extent: every element within 40 dB of its strongest, in power
 # Where Levenberg-Marquardt starts: the cheapest of these shapes (a, b) and the flat one. From the
@@ -263,7 +269,8 @@ class _Shape:
     c fixed from the decoder's own spectrum: a tilt a for brightness and a curvature b for
     richness (b < 0 gathers the power around the frame's power-weighted mean octave, b > 0
     spreads it to both ends of its extent, about their middle; see _centre). Partials and the
-    reverb tail take all of it, the noise (1 - whiten) of the tilt, the click CLICK_TILT of the
+    reverb tail take all of it, the noise (1 - whiten) of the tilt (NOISE_DARK times where it
+    darkens), the click CLICK_TILT of the
     tilt and CLICK_CURVE of the curvature above c. a and b are solved
     together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
     the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis takes
@@ -308,7 +315,7 @@ class _Shape:
         return a * self.part_v + b * (self.part_v - c) ** 2, a * v + b * (v - c) ** 2
 
     def noise_log2_gains(self, a, b, bin_v=None):
-        return self.noise_k * a * (self.bin_v if bin_v is None else bin_v)
+        return self.noise_k * _noise_tilt(self.xp, a)[0] * (self.bin_v if bin_v is None else bin_v)
 
     def click_log2_gains(self, a, b, bin_v=None):
         c, v = self._centre(b), self.bin_v if bin_v is None else bin_v
@@ -324,9 +331,10 @@ class _Shape:
         tilt = xp.exp((2 * LN2) * a * self.bin_v)
         curve = xp.exp((2 * LN2) * b * bin_curve)
         qf = fixed * tilt * curve
-        qn = noise * xp.exp((2 * LN2) * self.noise_k * a * self.bin_v)
+        noise_a, noise_slope = _noise_tilt(xp, a)
+        qn = noise * xp.exp((2 * LN2) * self.noise_k * noise_a * self.bin_v)
         qc = click * xp.exp((2 * LN2) * self.click_log2_gains(a, b))
-        d_a = _cat(xp, qp * self.part_v, (self.noise_k * qn + qf + CLICK_TILT * qc) * self.bin_v)
+        d_a = _cat(xp, qp * self.part_v, (self.noise_k * noise_slope * qn + qf + CLICK_TILT * qc) * self.bin_v)
         d_b = _cat(xp, qp * part_curve, (qf + (CLICK_CURVE * (self.bin_v > c)) * qc) * bin_curve)
         return _cat(xp, qp, qn + qc + qf), (d_a, d_b)
 
@@ -453,6 +461,13 @@ class _Shape:
         r1, r2 = (ln_c - self.ln_target) * self.w_c, (std - self.spread_target) * self.w_s
         cost = r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2)
         return cost, (r1, r2), (caa * self.w_c, cab * self.w_c, sa * self.w_s, sb * self.w_s)
+
+
+def _noise_tilt(xp, a):
+    """The noise's tilt for the shape's a (NOISE_DARK times as steep where it darkens), and its
+    slope in a."""
+    slope = 1.0 + (NOISE_DARK - 1.0) * (a < 0.0)
+    return a * slope, slope
 
 
 def _blend(state, new, taken):

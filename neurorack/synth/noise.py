@@ -1,11 +1,11 @@
-"""Filtered noise: white noise frames shaped by band gains on a mel-spaced grid."""
+"""Filtered noise: white noise frames shaped by band gains on a mel-spaced grid, windowed after."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .frames import table
-from .grid import FrameGrid, band_interpolation, centre_shift, noise_table, power_weights
+from .grid import FrameGrid, band_interpolation, centre_shift, noise_table, noise_window, power_weights
 from .scaling import exp_sigmoid
 
 
@@ -21,6 +21,7 @@ class FilteredNoise(nn.Module):
         frames = table(noise_table(grid, table_frames)) * table(centre_shift(grid)).unsqueeze(-1)
         # Stored twice over, so that any run of up to table_frames frames is a slice, not a gather.
         self.register_buffer("table", torch.cat([frames, frames]), persistent=False)
+        self.register_buffer("window", table(noise_window(grid)), persistent=False)  # after the filter: grid.noise_table
         self.register_buffer("power_weights", table(power_weights(grid)).repeat_interleave(2) / 2, persistent=False)
 
     def get_controls(self, raw: torch.Tensor) -> dict:

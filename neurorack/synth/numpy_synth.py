@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import descriptors as D
 from .knobs import KnobTables, enforce, reverb_ratio
-from .grid import SYNTH_FRAME_RATE, FrameGrid, band_interpolation, band_pooling, centre_shift, noise_table, power_weights
+from .grid import (SYNTH_FRAME_RATE, FrameGrid, band_interpolation, band_pooling, centre_shift, noise_table, noise_window,
+                   power_weights)
 
 UPSAMPLE = SYNTH_FRAME_RATE // D.FRAME_RATE
 REVERB_NOISE_OFFSET = 512  # as impact_synth.py
@@ -84,6 +85,7 @@ class NumpyImpactSynth:
         self.noise_interp = np.repeat(band_interpolation(n_noise_bands, g), 2, axis=1)
         table = noise_table(g, NOISE_TABLE_FRAMES) * centre_shift(g)[:, None]
         self.noise_table = np.concatenate([table, table])
+        self.noise_window = noise_window(g)
         self.noise_power_weights = np.repeat(power_weights(g), 2) / f32(2.0)
         # transient
         self.click_interp = band_interpolation(n_transient_bands, g) * centre_shift(g)
@@ -234,8 +236,9 @@ class NumpyImpactSynth:
         partials, phase, freq = self.partial_frames(p_ctrl["freqs"], amp * gain[:, None], state)
         noise = self.noise_frames(state["frame"], n_frames).reshape(t, UPSAMPLE, 2 * bins)
         noise = noise * (n_ctrl["magnitude"][:, None] * gain.reshape(t, UPSAMPLE, 1))
-        dry = partials.reshape(t, UPSAMPLE, bins, 2) + noise.reshape(t, UPSAMPLE, bins, 2)
-        dry[:, 1] += click * gain.reshape(t, UPSAMPLE)[:, 1:, None]
+        tonal = partials.reshape(t, UPSAMPLE, bins, 2).copy()
+        tonal[:, 1] += click * gain.reshape(t, UPSAMPLE)[:, 1:, None]
+        dry = tonal + noise.reshape(t, UPSAMPLE, bins, 2)
 
         # reverb (reverb.py): band powers of the dry frames feed a per-band decaying tail
         pair = dry.reshape(t, UPSAMPLE, 2 * bins)
@@ -243,17 +246,22 @@ class NumpyImpactSynth:
         tail_power, r_state = decaying_sum((squares @ self.pool) * rv_ctrl["wet"], rv_ctrl["log_decay"], state["reverb"])
         r_gain = np.sqrt(tail_power @ self.reverb_interp + f32(1e-12))
         wet = self.noise_frames(state["frame"], n_frames, REVERB_NOISE_OFFSET).reshape(t, UPSAMPLE, 2 * bins)
-        spectra = (dry.reshape(t, UPSAMPLE, 2 * bins) + wet * r_gain[:, None]).reshape(n_frames, bins, 2)
+        noisy = (noise + wet * r_gain[:, None]).reshape(n_frames, bins, 2)
 
-        audio, tail = self.frames_to_audio(spectra, state["tail"])
+        audio, tail = self.frames_to_audio(tonal.reshape(n_frames, bins, 2), noisy, state["tail"])
         new_state = {"phase": phase, "freq": freq, "amp": amp_state, "reverb": r_state, "tail": tail,
                      "frame": state["frame"] + n_frames}
         return audio, new_state
 
-    def frames_to_audio(self, spectra, tail):
-        """(F, bins, 2) centred spectra -> (F * hop,) samples, and the pending tail (hop,)."""
+    def frames_to_audio(self, spectra, noise, tail):
+        """(F, bins, 2) centred spectra of the partials and click, and of the noise and reverb (windowed
+        after their inverse FFT: grid.noise_table) -> (F * hop,) samples, and the pending tail (hop,)."""
         hop = self.grid.hop
-        frames = np.fft.irfft(np.ascontiguousarray(spectra).view(np.complex64)[..., 0], n=self.grid.n_fft, axis=-1)
+
+        def inverse(x):
+            return np.fft.irfft(np.ascontiguousarray(x).view(np.complex64)[..., 0], n=self.grid.n_fft, axis=-1)
+
+        frames = inverse(spectra) + inverse(noise) * self.noise_window
         out = frames[:, :hop].copy()
         out[0] += tail
         out[1:] += frames[:-1, hop:]
