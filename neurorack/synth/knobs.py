@@ -270,9 +270,8 @@ class _Shape:
     richness (b < 0 gathers the power around the frame's power-weighted mean octave, b > 0
     spreads it to both ends of its extent, about their middle; see _centre). Partials and the
     reverb tail take all of it, the noise (1 - whiten) of the tilt (NOISE_DARK times where it
-    darkens), the click CLICK_TILT of the
-    tilt and CLICK_CURVE of the curvature above c. a and b are solved
-    together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
+    darkens), the click CLICK_TILT of the tilt and CLICK_CURVE of the curvature above c. a and b
+    are solved together so that the estimated centroid (magnitude-weighted, as the analysis takes it) and
     the estimated spread (power-weighted std of log2 frequency from 40 Hz, as the analysis takes
     it) come within their bands of the settings."""
 
