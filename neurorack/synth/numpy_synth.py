@@ -236,7 +236,7 @@ class NumpyImpactSynth:
         partials, phase, freq = self.partial_frames(p_ctrl["freqs"], amp * gain[:, None], state)
         noise = self.noise_frames(state["frame"], n_frames).reshape(t, UPSAMPLE, 2 * bins)
         noise = noise * (n_ctrl["magnitude"][:, None] * gain.reshape(t, UPSAMPLE, 1))
-        tonal = partials.reshape(t, UPSAMPLE, bins, 2).copy()
+        tonal = partials.reshape(t, UPSAMPLE, bins, 2)  # partial_frames returns a fresh array: the click goes into it
         tonal[:, 1] += click * gain.reshape(t, UPSAMPLE)[:, 1:, None]
         dry = tonal + noise.reshape(t, UPSAMPLE, bins, 2)
 
