@@ -119,6 +119,27 @@ def test_cpu_backend_traced_graph_matches_eager(model, curves):
     assert np.allclose(backend.render(curves[:77], timbre, 48000), reference, atol=1e-5)  # padded 77 -> 90
 
 
+def test_a_traced_graph_renders_other_sounds_of_its_length_as_eager_does():
+    """The shipped model, with knobs turned far (the solve moves frames): the graph is traced on
+    one trajectory and must render a different one of the same length as eager does. (A trace of
+    the whole render froze the knobs' data-dependent rows and rendered NaN.)"""
+    from neurorack.model.torch_backends import TorchBackend
+
+    backend = TorchBackend(load_model(backend="cpu").backend.model, bucket=100)
+    timbre = np.zeros(D.TIMBRE_BANDS, np.float32)
+    rng = np.random.default_rng(0)
+    first, other = (rng.random((300, 7)).astype(np.float32) for _ in range(2))  # every knob far from the render somewhere
+    backend.render(first, timbre, 48000)
+    backend.render(first, timbre, 48000)  # traced now, on `first`
+    assert len(backend._graphs) == 1
+    for c in (first, other):
+        with torch.inference_mode():
+            eager = backend.model.render_aligned(torch.from_numpy(c)[None], torch.zeros(1, D.TIMBRE_BANDS))[0].numpy()
+        traced = backend.render(c, timbre, 48000)
+        assert np.isfinite(traced).all() and np.abs(eager).max() > 1e-3
+        assert np.allclose(traced, eager, atol=1e-5)
+
+
 def test_atomic_writes_get_ordinary_file_modes(tmp_path, model):
     import os
     import stat

@@ -12,14 +12,17 @@ from .checkpoint import load_checkpoint
 from .impact_model import ImpactModel
 
 
-class _AlignedRender(torch.nn.Module):
-    def __init__(self, model: ImpactModel, sample_rate: int):
+class _Controls(torch.nn.Module):
+    """The decoder alone, curves (B, T, 7) and timbre -> raw controls: what is traced. The
+    synthesiser is not: its knobs solve data-dependent rows (which frames move, how many start
+    shapes fit a batch), which a trace would freeze as they were for the first input."""
+
+    def __init__(self, model: ImpactModel):
         super().__init__()
         self.model = model
-        self.sample_rate = sample_rate
 
     def forward(self, curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
-        return self.model.render_aligned(curves, timbre, self.sample_rate)
+        return self.model.controls(curves, timbre)
 
 
 def load_torch_model(files: ModelFiles) -> tuple[ImpactModel, dict]:
@@ -33,8 +36,8 @@ def load_torch_model(files: ModelFiles) -> tuple[ImpactModel, dict]:
 class TorchBackend:
     """PyTorch on ``device``. ``threads`` caps intra-op threads (1 on a module, so audio keeps a core).
 
-    A length rendered a second time is traced into a TorchScript graph (no Python per op,
-    ~15 % faster); lengths are padded up to ``bucket`` frames with copies of the last frame,
+    A length rendered a second time has its decoder traced into a TorchScript graph (no Python
+    per op; the synthesiser stays eager: _Controls); lengths are padded up to ``bucket`` frames with copies of the last frame,
     which a causal model ignores, so a few graphs serve every impact. The first render of a
     length stays eager: tracing costs ~0.4 s, which a cold start should not pay.
     """
@@ -75,9 +78,14 @@ class TorchBackend:
         key = (padded, sample_rate)
         graph = self._graphs.get(key)
         if graph is None and self.trace and key in self._seen:
-            graph = self._graphs[key] = self._compile(c_t, t_t, sample_rate)
+            graph = self._graphs[key] = self._compile(c_t, t_t)
         self._seen.add(key)
-        audio = graph(c_t, t_t) if graph is not None else self.model.render_aligned(c_t, t_t, sample_rate)
+        if graph is None:
+            audio = self.model.render_aligned(c_t, t_t, sample_rate)
+        else:  # render_aligned's steps, with the decoder's graph
+            synth = self.model.synth(sample_rate)
+            padded = torch.cat([c_t, c_t[:, -1:]], dim=1)
+            audio = synth(graph(padded, t_t), padded, synth.initial_state(1))[0][:, synth.samples_per_frame:]
         return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].cpu().numpy()
 
     @torch.inference_mode()
@@ -97,11 +105,13 @@ class TorchBackend:
             yield audio[0, skip:].cpu().numpy()
             skip = 0
 
-    def _compile(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int):
-        # The frame counter is 0 for a one-shot render, so the tracer's constant is right. TorchScript is
-        # deprecated from torch 2.10 on but works; the TensorRT backend goes through torch.export.
+    def _compile(self, curves: torch.Tensor, timbre: torch.Tensor):
+        # The decoder of a one-shot render starts from its initial state, so the tracer's
+        # constants are right. TorchScript is deprecated from torch 2.10 on but works; the TensorRT
+        # backend goes through torch.export.
+        padded = torch.cat([curves, curves[:, -1:]], dim=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(_AlignedRender(self.model, sample_rate), (curves, timbre), check_trace=False)
+            traced = torch.jit.trace(_Controls(self.model), (padded, timbre), check_trace=False)
             return torch.jit.freeze(traced.eval())
