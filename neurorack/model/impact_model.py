@@ -96,8 +96,12 @@ class ImpactModel(nn.Module):
     def _decoder_input(curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
         return torch.cat([curves, timbre.unsqueeze(1).expand(-1, curves.shape[1], -1)], dim=-1)
 
-    def render_aligned(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int = 48000) -> torch.Tensor:
-        """One-shot render whose sample n is at time n / sample_rate of the descriptor timeline."""
+    def render_aligned(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int = 48000,
+                       controls=None) -> torch.Tensor:
+        """One-shot render whose sample n is at time n / sample_rate of the descriptor timeline.
+        `controls` stands in for ``self.controls`` (a traced decoder: torch_backends)."""
         padded = torch.cat([curves, curves[:, -1:]], dim=1)
-        audio, _ = self(padded, timbre, self.initial_state(curves.shape[0], sample_rate), sample_rate)
-        return audio[:, self.synth(sample_rate).samples_per_frame:]
+        synth = self.synth(sample_rate)
+        raw = (controls or self.controls)(padded, timbre)
+        audio, _ = synth(raw, padded, synth.initial_state(curves.shape[0]))
+        return audio[:, synth.samples_per_frame:]

@@ -37,9 +37,10 @@ class TorchBackend:
     """PyTorch on ``device``. ``threads`` caps intra-op threads (1 on a module, so audio keeps a core).
 
     A length rendered a second time has its decoder traced into a TorchScript graph (no Python
-    per op; the synthesiser stays eager: _Controls); lengths are padded up to ``bucket`` frames with copies of the last frame,
-    which a causal model ignores, so a few graphs serve every impact. The first render of a
-    length stays eager: tracing costs ~0.4 s, which a cold start should not pay.
+    per op; the synthesiser stays eager: _Controls); lengths are padded up to ``bucket`` frames
+    with copies of the last frame, which a causal model ignores, so a few graphs serve every
+    impact. The first render of a length stays eager: tracing costs ~0.4 s, which a cold start
+    should not pay.
     """
 
     def __init__(self, model: ImpactModel, device: str = "cpu", threads: int | None = None, trace: bool = True,
@@ -80,12 +81,7 @@ class TorchBackend:
         if graph is None and self.trace and key in self._seen:
             graph = self._graphs[key] = self._compile(c_t, t_t)
         self._seen.add(key)
-        if graph is None:
-            audio = self.model.render_aligned(c_t, t_t, sample_rate)
-        else:  # render_aligned's steps, with the decoder's graph
-            synth = self.model.synth(sample_rate)
-            padded = torch.cat([c_t, c_t[:, -1:]], dim=1)
-            audio = synth(graph(padded, t_t), padded, synth.initial_state(1))[0][:, synth.samples_per_frame:]
+        audio = self.model.render_aligned(c_t, t_t, sample_rate, controls=graph)
         return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].cpu().numpy()
 
     @torch.inference_mode()
@@ -106,9 +102,9 @@ class TorchBackend:
             skip = 0
 
     def _compile(self, curves: torch.Tensor, timbre: torch.Tensor):
-        # The decoder of a one-shot render starts from its initial state, so the tracer's
-        # constants are right. TorchScript is deprecated from torch 2.10 on but works; the TensorRT
-        # backend goes through torch.export.
+        # Traced on the curves as render_aligned passes them (one frame of look-ahead); the decoder
+        # of a one-shot render starts from its initial state, so the tracer's constants are right.
+        # TorchScript is deprecated from torch 2.10 on but works; TensorRT goes through torch.export.
         padded = torch.cat([curves, curves[:, -1:]], dim=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
