@@ -3,7 +3,8 @@ driver), python-rtmidi's JACK input as the module opens it (hal/midi.py), mido's
 (This machine has no ALSA sequencer, /dev/snd/seq; on a Pi the same code opens ALSA's.)
 
 On this shared machine the dummy server is sometimes late (an xrun), and a late cycle's MIDI
-is lost between JACK clients. So where a test checks that everything arrived, it holds each
+is lost between JACK clients (or, where the writer missed the cycle, its buffer from the cycle
+before is read again). So where a test checks that everything arrived, it holds each
 message the keyboard sent to arrive, in order, except at most one per xrun the server reported
 to the keyboard meanwhile (none: all of them)."""
 import logging
@@ -122,6 +123,7 @@ def test_a_flood_beyond_the_rate_limit_is_dropped_with_one_line_and_the_input_ke
     midi = opened(sink)
     try:
         with caplog.at_level(logging.WARNING):
+            xruns, notes = keyboard.xruns, 0
             t0 = time.monotonic()
             for _ in range(200):  # 100 messages in each cycle: tens of thousands a second
                 keyboard.send(*[bytes([0xB0, 22, 1])] * 100)
@@ -129,14 +131,19 @@ def test_a_flood_beyond_the_rate_limit_is_dropped_with_one_line_and_the_input_ke
             time.sleep(0.3)
             for _ in range(5):  # again only if the server lost the cycle (an xrun)
                 keyboard.send(bytes([0x90, 70, 99]))
+                notes += 1
                 time.sleep(0.3)
                 if str(sink.messages[-1][0]).startswith("note_on"):
                     break
+            xruns = keyboard.xruns - xruns
     finally:
         midi.close()
     # A second's worth passes at once (4000), then 4000 a second; the rest is dropped and counted.
-    assert midi.dropped > 0 and len(sink.messages) <= MAX_RATE * (1 + seconds + 0.7) + 1
-    assert midi.dropped + len(sink.messages) <= 20001
+    assert midi.dropped > 0 and len(sink.messages) <= MAX_RATE * (1 + seconds + 0.7) + notes
+    # Each message is delivered or counted as dropped, never both. (In a late cycle JACK may hand
+    # the input the keyboard's buffer from the cycle before, whose events then arrive twice: at
+    # most one cycle's worth, 100, for each xrun.)
+    assert midi.dropped + len(sink.messages) <= 200 * 100 + notes + 100 * xruns
     assert str(sink.messages[-1][0]).startswith("note_on channel=0 note=70")  # through after the flood
     assert 1 <= sum("dropped" in r.getMessage() for r in caplog.records) <= 3  # rate-limited lines
 
