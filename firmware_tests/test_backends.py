@@ -225,6 +225,28 @@ def test_onnx_backend_renders_head_first_the_samples_of_a_one_shot_render(onnx, 
     assert np.allclose(out, whole, atol=1e-6) and np.allclose(heads[0], whole[:25 * 480], atol=1e-6)
 
 
+def assert_each_piece_as_long_as_all_before_it(pieces, head_frames=25, samples_per_frame=480):
+    """The head is its frames' worth; each piece after it at most as long as all before it."""
+    lengths = [len(p) for p in pieces]
+    assert lengths[0] == head_frames * samples_per_frame and 0 not in lengths
+    assert all(n <= sum(lengths[:i]) + samples_per_frame for i, n in enumerate(lengths[1:], 1)), lengths
+
+
+def test_a_long_impact_renders_in_pieces_each_as_long_as_all_before_it_and_joins_exactly(cpu, onnx, sounds):
+    """Each piece renders while those before it play: the rest of a long impact in one piece was
+    still rendering when its head had played out (a gap of silence, docs/benchmarks.md)."""
+    traj = sounds[3].trajectory
+    at = np.linspace(0, len(traj.curves) - 1, 600)  # the sound stretched to 6 s
+    curves = np.stack([np.interp(at, np.arange(len(traj.curves)), c) for c in traj.curves.T], 1)
+    long = D.Trajectory(curves.astype(np.float32), traj.timbre)
+    for gen in (onnx, cpu):
+        pieces = list(gen.backend.render_chunks(long.curves, long.timbre, 48000, 25))
+        assert len(pieces) == 6  # 0.25 s, then 26, 52, 104, 208 frames and the last 184
+        assert_each_piece_as_long_as_all_before_it(pieces)
+        whole = gen.backend.render(long.curves, long.timbre, 48000)
+        assert np.abs(np.concatenate(pieces) - whole).max() <= 1e-5, gen.backend.name
+
+
 def test_onnx_backend_renders_at_other_rates_and_lengths_as_torch(cpu, onnx):
     """Random curves ask the knobs for what no sound has (a 0.9 percussivity on a 0.1 brightness,
     every frame different): the solved spectral tilts reach +-3.5 doublings per octave, which
@@ -371,7 +393,8 @@ def test_tensorrt_engine_is_built_once_cached_and_renders_as_torch(model, cpu, s
     traj = sounds[4].trajectory
     assert np.abs(second.render(traj.curves, traj.timbre, 48000) - cpu.render(traj)).max() <= 1e-4
     pieces = list(first.render_chunks(traj.curves, traj.timbre, 48000, 25))
-    assert len(pieces) == 2 and np.abs(np.concatenate(pieces) - cpu.render(traj)).max() <= 1e-4
+    assert_each_piece_as_long_as_all_before_it(pieces)
+    assert np.abs(np.concatenate(pieces) - cpu.render(traj)).max() <= 1e-4
 
 
 def test_tensorrt_engine_is_rebuilt_for_another_gpu_or_tensorrt_and_the_stale_one_removed(model, tmp_path):
@@ -438,3 +461,12 @@ def test_tensorrt_backend_builds_on_this_gpu_and_renders_close_to_torch(cpu, sou
         frames = lambda x: np.sqrt(np.mean(x[: len(x) // 480 * 480].reshape(-1, 480) ** 2, axis=1) + 1e-10)
         loud = frames(b) > 1e-3
         assert np.abs(20 * np.log10(frames(a)[loud] / frames(b)[loud])).max() <= 1.0, sound.name
+
+
+def test_the_head_first_bench_times_every_piece_of_each_long_impact(onnx):
+    from neurorack.bench.backends import head_first
+
+    rows = head_first({"onnx": onnx}, rounds=1)["onnx"]
+    assert len(rows) == 6 and all(r["pieces"] == 7 for r in rows.values())  # 10 s: 0.25 s, then 26 ... 1001
+    for row in rows.values():  # a margin is ready-before-played: never more than the head's 250 ms
+        assert row["worst_margin_ms"] < 250 and row["whole_rest_ready_after_head_ms"] > 0

@@ -5,6 +5,8 @@
   `cpu` measured in the same run;
 - the head: the first 0.25 s of an impact, in process and through the render process (a
   control change's trajectory sent, to the head playable in shared memory);
+- head first: long impacts (10 s), how far ahead of the playhead each piece after the head is
+  ready (a negative margin is a gap of silence);
 - agreement: every factory sound rendered by each backend against `cpu`;
 - the module: `neurorack run --board sim` with each backend on a JACK dummy server: process
   start to the first impact heard, then, idle, the resident memory of every process (RSS and
@@ -68,6 +70,46 @@ def speed(generators: dict, repeats: int) -> dict:
                       "head_0.25s": _stats_ms(heads[name]),
                       "time_vs_cpu": round(m / cpu, 3) if cpu else None}
     return rows
+
+
+def head_first(generators: dict, rounds: int = 5) -> dict:
+    """Long impacts head first: how long before the playhead reaches it each piece is ready (the
+    head plays from the moment it is ready), the least over every piece and round. A negative
+    margin is a gap of silence. Beside it, when the whole rest was ready: what the rest in one
+    piece, as it was rendered before streaming.rest_pieces, would have left to the playhead."""
+    from .. import descriptors as D
+    from ..sounds.library import SoundLibrary
+
+    cases = {}
+    for sound in sorted(SoundLibrary(None).sounds(), key=lambda s: -len(s.trajectory.curves))[:3]:
+        c = sound.trajectory.curves
+        at = np.linspace(0, len(c) - 1, 10 * D.FRAME_RATE)
+        stretched = np.stack([np.interp(at, np.arange(len(c)), x) for x in c.T], 1).astype(np.float32)
+        rich = stretched.copy()
+        rich[:, D.INDEX["richness"]] = 0.9
+        cases[f"{sound.name}, stretched to 10 s"] = (stretched, sound.trajectory.timbre)
+        cases[f"{sound.name}, stretched to 10 s, richness 0.9"] = (rich, sound.trajectory.timbre)
+    out = {}
+    for name, g in generators.items():
+        rows = {}
+        for case, (curves, timbre) in cases.items():
+            margins, rest = [], []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                played = 0
+                for i, piece in enumerate(g.backend.render_chunks(curves, timbre, 48000, 25)):
+                    now = time.perf_counter()
+                    if i == 0:
+                        head_at = now
+                    else:
+                        margins.append(head_at + played / 48000 - now)
+                    played += len(piece)
+                rest.append(now - head_at)
+            rows[case] = {"pieces": i + 1, "worst_margin_ms": round(1e3 * min(margins), 1),
+                          "whole_rest_ready_after_head_ms": round(1e3 * float(np.median(rest)), 1),
+                          "head_plays_ms": 250.0}
+        out[name] = rows
+    return out
 
 
 def agreement(generators: dict) -> dict:
@@ -230,6 +272,7 @@ def bench_backends(model=None, repeats: int = 100, quality_dir=None, module: boo
     result = {"environment": environment(), "threads": 1, "unavailable": unavailable,
               "speed": speed(timed, repeats), "agreement_with_cpu": agreement(generators)}
     result["render_process_head"] = {b: render_process_head(b, model) for b in generators if b in ("onnx", "cpu")}
+    result["head_first"] = head_first(generators)
     if module:
         try:
             result["module"] = module_runs([b for b in ("onnx", "cpu") if b in generators])
@@ -242,6 +285,8 @@ def bench_backends(model=None, repeats: int = 100, quality_dir=None, module: boo
         "onnx_time_vs_cpu": s.get("onnx", {}).get("time_vs_cpu"),
         "head_ms_median": {b: s[b]["head_0.25s"]["median_ms"] for b in s},
         "render_process_head_ms_median": {b: v["median_ms"] for b, v in result["render_process_head"].items()},
+        "head_first_worst_margin_ms": {b: min(r["worst_margin_ms"] for r in v.values())
+                                       for b, v in result["head_first"].items()},
         "module": {b: {"cold_start_median_s": v["cold_start_median_s"],
                        **{k: (v["memory"] or {}).get(k) for k in ("rss_total_mb", "pss_total_mb",
                                                                    "rss_without_jack_shm_total_mb", "libtorch_mapped")}}

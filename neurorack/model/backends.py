@@ -45,7 +45,8 @@ class InferenceBackend(Protocol):
 
     def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int,
                       head_frames: int) -> Iterator[np.ndarray]:
-        """Yield the same audio as ``render`` in two pieces, the head first."""
+        """Yield the same audio as ``render`` in pieces: the head, then each as long as all before
+        it (``streaming.rest_pieces``), so each renders while those before it play."""
 
 
 class BackendUnavailable(NeurorackError):

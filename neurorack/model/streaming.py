@@ -3,7 +3,8 @@
 The curves get one frame of look-ahead (a copy of the last, as ``ImpactModel.render_aligned``)
 and are padded to whole blocks; the decoder is causal, so the padding changes nothing before
 it. The head (the first `head_frames` frames) is decoded and synthesised first and yielded;
-then the rest, the synthesiser's state carried over, so the two pieces join exactly.
+then the rest in pieces (``rest_pieces``), the decoder's and the synthesiser's state carried
+over, so the pieces join exactly.
 
 Array-agnostic: ``decode(frames, timbre, past) -> (raw, past)`` runs whole blocks, and
 ``synth.forward(raw, curves, state) -> (audio as numpy, state)`` renders; ``concat``
@@ -16,7 +17,19 @@ from typing import Callable, Iterator
 import numpy as np
 
 
-HEAD_FRAMES = 25  # 0.25 s: rendered first (~1 ms on a desktop core), played while the rest renders
+HEAD_FRAMES = 25  # 0.25 s: rendered first (~4 ms on a desktop core, the knobs included), played while the rest renders
+
+
+def rest_pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Frames ``start..end`` as (from, to) pieces, each as long as all before it (the head is the
+    first `start` frames). Each piece renders while what came before it plays, so a render at
+    least twice as fast as real time never falls behind the playhead, however long the impact;
+    the rest in one piece did (a 10 s impact: docs/benchmarks.md, "Inference backends")."""
+    at = start
+    while at < end:
+        to = min(end, 2 * at)
+        yield at, to
+        at = to
 
 
 def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, block: int, decode: Callable,
@@ -26,18 +39,17 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
     split = min(head_frames, len(curves)) + 1
     n_blocks = -(-n // block)
     frames = np.concatenate([padded, np.repeat(padded[-1:], n_blocks * block - n, axis=0)])
-    head_end = -(-split // block) * block
+    decoded = -(-split // block) * block
     timbre = np.ascontiguousarray(timbre, dtype=np.float32)
-    raw_head, past = decode(frames[:head_end], timbre, initial_past)
-    audio, state = synth.forward(raw_head[:split], padded[:split], synth.initial_state())
+    raw, past = decode(frames[:decoded], timbre, initial_past)
+    base = 0  # raw holds the raw controls of frames[base:decoded]
+    audio, state = synth.forward(raw[:split], padded[:split], synth.initial_state())
     yield audio[synth.samples_per_frame:]
-    if split < n:
-        if head_end < n:
-            rest, _ = decode(frames[head_end:], timbre, past)
-            raw = concat([raw_head[split:], rest])[: n - split]
-        else:
-            raw = raw_head[split:n]
-        audio, _ = synth.forward(raw, padded[split:], state)
+    for start, stop in rest_pieces(split, n):
+        if stop > decoded:  # decoded as needed: a piece waits for its own blocks only
+            more, past = decode(frames[decoded:-(-stop // block) * block], timbre, past)
+            raw, base, decoded = concat([raw[start - base:], more]), start, -(-stop // block) * block
+        audio, state = synth.forward(raw[start - base:stop - base], padded[start:stop], state)
         yield audio
 
 

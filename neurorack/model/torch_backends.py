@@ -9,6 +9,7 @@ import torch
 from ..errors import CheckpointError
 from .backends import BackendUnavailable, ModelFiles
 from .checkpoint import load_checkpoint
+from . import streaming
 from .impact_model import ImpactModel
 
 
@@ -86,18 +87,16 @@ class TorchBackend:
 
     @torch.inference_mode()
     def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
-        """The same audio as ``render``, in two pieces: the first `head_frames` frames' worth, then
-        the rest. The model streams (its state carries over), so the pieces join exactly; a module
-        can play the head while the rest is rendered. Eager: no graph is compiled here."""
+        """The same audio as ``render``, in pieces: the first `head_frames` frames' worth, then the
+        rest as ``streaming.rest_pieces``. The model streams (its state carries over), so the pieces
+        join exactly; a module plays each while the next is rendered. Eager: no graph compiled here."""
         c, t = self._tensor(curves), self._tensor(timbre)
         padded = torch.cat([c, c[:, -1:]], dim=1)  # as render_aligned: one frame of look-ahead
         skip = self.model.synth(sample_rate).samples_per_frame
         state = self.model.initial_state(1, sample_rate)
         split = min(head_frames, len(curves)) + 1
-        for piece in (padded[:, :split], padded[:, split:]):
-            if piece.shape[1] == 0:
-                continue
-            audio, state = self.model(piece, t, state, sample_rate)
+        for start, stop in ((0, split), *streaming.rest_pieces(split, padded.shape[1])):
+            audio, state = self.model(padded[:, start:stop], t, state, sample_rate)
             yield audio[0, skip:].cpu().numpy()
             skip = 0
 
