@@ -95,7 +95,6 @@ def head_first(generators: dict, rounds: int = 5) -> dict:
         for case, (curves, timbre) in cases.items():
             margins, rest = [], []
             for _ in range(rounds):
-                t0 = time.perf_counter()
                 played = 0
                 for i, piece in enumerate(g.backend.render_chunks(curves, timbre, 48000, 25)):
                     now = time.perf_counter()

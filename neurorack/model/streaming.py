@@ -47,8 +47,9 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
     yield audio[synth.samples_per_frame:]
     for start, stop in rest_pieces(split, n):
         if stop > decoded:  # decoded as needed: a piece waits for its own blocks only
-            more, past = decode(frames[decoded:-(-stop // block) * block], timbre, past)
-            raw, base, decoded = concat([raw[start - base:], more]), start, -(-stop // block) * block
+            end = -(-stop // block) * block
+            more, past = decode(frames[decoded:end], timbre, past)
+            raw, base, decoded = concat([raw[start - base:], more]), start, end
         audio, state = synth.forward(raw[start - base:stop - base], padded[start:stop], state)
         yield audio
 
