@@ -182,3 +182,21 @@ def test_render_into_keeps_a_loud_impact_under_full_scale(curves):
     out = np.zeros(gen.n_samples(loud), np.float32)
     gen.render_into(loud, out)
     assert 0.9 < np.abs(out).max() <= 1.0
+
+
+def test_a_swell_louder_than_its_head_is_turned_down_before_full_scale_not_clipped(curves):
+    """A whoosh: its head (0.25 s) nearly silent, its peak later and above full scale. The gain
+    falls over the piece where it swells, from the last piece's gain, and holds: the render is
+    the one-shot one times a gain that never rises, and no sample reaches full scale."""
+    gen = load_model(backend="onnx", threads=1)
+    swell = curves.copy()
+    swell[:, 0] = np.concatenate([np.full(30, 0.05), np.ones(70)])  # quiet for 0.3 s, then 0 dBFS RMS
+    raw = gen.backend.render(swell, np.zeros(16, np.float32), 48000)
+    assert np.abs(raw[:25 * 480]).max() < 0.1 and np.abs(raw).max() > 1.2  # the head sets no gain
+    out = np.zeros(len(raw), np.float32)
+    gen.render_into(D.Trajectory(swell, np.zeros(16, np.float32)), out)
+    assert 0.99 < np.abs(out).max() <= 0.999 + 1e-6  # turned down to its peak, never clipped
+    heard = np.abs(raw) > 1e-2
+    gain = out[heard] / raw[heard]
+    assert np.allclose(gain[: int(heard[:25 * 480].sum())], 1.0, atol=1e-4)  # the head as rendered
+    assert (np.diff(gain) <= 1e-4).all() and gain[-1] == pytest.approx(0.999 / np.abs(raw).max(), rel=1e-4)

@@ -61,9 +61,12 @@ class ImpactGenerator:
         ``on_head(n)`` is called once ``out[:n]`` is playable: the first `head_frames` frames are
         rendered and the rest of ``out[:n]`` is zeroed, to be overwritten while the head plays (a
         module hears a control change after the head's render, ~2 ms, not the whole impact's).
-        Same samples as ``render`` (to float rounding: the synthesiser streams), except where a render would peak above full scale: the
-        head's peak sets the gain then, and a louder tail is clipped. Sample rates the synth
-        cannot run natively are rendered at 48 kHz and resampled whole, with no head first.
+        Same samples as ``render`` (to float rounding: the synthesiser streams), except where a
+        render would peak above full scale: the head's peak sets the gain then, and where a piece
+        after it would pass full scale the gain ramps down from the piece's start to its first
+        sample over, and stays (``_limited``: a swell whose head is quiet peaked at 1.55 and was
+        clipped). Sample rates the synth cannot run natively are rendered at 48 kHz and
+        resampled whole, with no head first.
         """
         traj = as_trajectory(descriptors)
         n = self.n_samples(traj, sample_rate)
@@ -76,17 +79,36 @@ class ImpactGenerator:
             return n
         at, gain = 0, 1.0
         for piece in self.backend.render_chunks(traj.curves, traj.timbre, sample_rate, head_frames):
+            piece = piece[: n - at]
             if at == 0:
                 peak = float(np.max(np.abs(piece))) if piece.size else 0.0
                 gain = 0.999 / peak if peak > 1.0 else 1.0
-            piece = np.clip(piece[: n - at] * gain, -1.0, 1.0)
-            out[at:at + len(piece)] = piece
+                piece = piece * gain
+            else:
+                piece, gain = _limited(piece, gain)
+            out[at:at + len(piece)] = np.clip(piece, -1.0, 1.0)
             if at == 0:
                 out[len(piece):n] = 0.0
                 if on_head:
                     on_head(n)
             at += len(piece)
         return n
+
+
+def _limited(piece: np.ndarray, gain: float) -> tuple[np.ndarray, float]:
+    """`piece` times `gain`, unless that passes full scale: then the gain ramps down linearly from
+    the piece's first sample to the first that would pass, to the gain that keeps the piece's
+    peak at 0.999, and holds. The pieces before are playing already, so the gain cannot move
+    before this one; it only falls, so no sample the ramp reaches passes full scale either."""
+    magnitude = np.abs(piece)
+    peak = float(magnitude.max()) if piece.size else 0.0
+    if peak * gain <= 1.0:
+        return piece * gain, gain
+    target = 0.999 / peak
+    first = int(np.argmax(magnitude * gain > 1.0))
+    gains = np.full(len(piece), target)
+    gains[:first + 1] = np.linspace(gain, target, first + 1)
+    return piece * gains, target
 
 
 def as_trajectory(descriptors, timbre=None) -> D.Trajectory:
