@@ -17,6 +17,7 @@ from neurorack.model import backends as B
 from neurorack.model.checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
 from neurorack.model.export import export, load_program
 from neurorack.model.impact_model import ImpactModel, ModelConfig
+from neurorack.model.streaming import HEAD_FRAMES
 from neurorack.model.paths import checkpoint_sha256, default_models_dir, installed_models
 from neurorack.sounds.library import SoundLibrary
 from neurorack.synth import ImpactSynth
@@ -221,8 +222,10 @@ def test_onnx_backend_renders_head_first_the_samples_of_a_one_shot_render(onnx, 
     whole = onnx.render(traj)
     out = np.zeros(len(whole), np.float32)
     heads = []
-    onnx.render_into(traj, out, on_head=lambda n: heads.append(out[:25 * 480].copy()))
-    assert np.allclose(out, whole, atol=1e-6) and np.allclose(heads[0], whole[:25 * 480], atol=1e-6)
+    head = HEAD_FRAMES * 480  # the module's head
+    onnx.render_into(traj, out, on_head=lambda n: heads.append(out[:n].copy()))
+    assert np.allclose(out, whole, atol=1e-6) and np.allclose(heads[0][:head], whole[:head], atol=1e-6)
+    assert not heads[0][head:].any()  # announced with the rest still silence: it plays while that renders
 
 
 def assert_each_piece_as_long_as_all_before_it(pieces, head_frames=25, samples_per_frame=480):
@@ -467,6 +470,6 @@ def test_the_head_first_bench_times_every_piece_of_each_long_impact(onnx):
     from neurorack.bench.backends import head_first
 
     rows = head_first({"onnx": onnx}, rounds=1)["onnx"]
-    assert len(rows) == 6 and all(r["pieces"] == 7 for r in rows.values())  # 10 s: 0.25 s, then 26 ... 1001
-    for row in rows.values():  # a margin is ready-before-played: never more than the head's 250 ms
-        assert row["worst_margin_ms"] < 250 and row["whole_rest_ready_after_head_ms"] > 0
+    assert len(rows) == 6 and all(r["pieces"] == 8 for r in rows.values())  # 10 s: 8 frames, then 9, 18 ... 1001
+    for row in rows.values():  # a margin is ready-before-played: never more than the head's 80 ms
+        assert row["head_plays_ms"] == 80 and row["worst_margin_ms"] < 80 and row["whole_rest_ready_after_head_ms"] > 0

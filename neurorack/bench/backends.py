@@ -3,8 +3,9 @@
 - speed: a 2 s impact at 48 kHz on one thread, each backend in turn within every round (A B C
   A B C ...), so whatever else the machine does falls on all alike; medians and the ratio to
   `cpu` measured in the same run;
-- the head: the first 0.25 s of an impact, in process and through the render process (a
-  control change's trajectory sent, to the head playable in shared memory);
+- the head: the first 0.25 s of an impact in process; the module's head (streaming.HEAD_FRAMES)
+  through the render process (a control change's trajectory sent, to the head playable in
+  shared memory);
 - head first: long impacts (10 s), how far ahead of the playhead each piece after the head is
   ready (a negative margin is a gap of silence);
 - agreement: every factory sound rendered by each backend against `cpu`;
@@ -73,11 +74,12 @@ def speed(generators: dict, repeats: int) -> dict:
 
 
 def head_first(generators: dict, rounds: int = 5) -> dict:
-    """Long impacts head first: how long before the playhead reaches it each piece is ready (the
+    """Long impacts head first, as the module renders them (streaming.HEAD_FRAMES): how long before the playhead reaches it each piece is ready (the
     head plays from the moment it is ready), the least over every piece and round. A negative
     margin is a gap of silence. Beside it, when the whole rest was ready: what the rest in one
     piece, as it was rendered before streaming.rest_pieces, would have left to the playhead."""
     from .. import descriptors as D
+    from ..model.streaming import HEAD_FRAMES
     from ..sounds.library import SoundLibrary
 
     cases = {}
@@ -96,7 +98,7 @@ def head_first(generators: dict, rounds: int = 5) -> dict:
             margins, rest = [], []
             for _ in range(rounds):
                 played = 0
-                for i, piece in enumerate(g.backend.render_chunks(curves, timbre, 48000, 25)):
+                for i, piece in enumerate(g.backend.render_chunks(curves, timbre, 48000, HEAD_FRAMES)):
                     now = time.perf_counter()
                     if i == 0:
                         head_at = now
@@ -106,7 +108,7 @@ def head_first(generators: dict, rounds: int = 5) -> dict:
                 rest.append(now - head_at)
             rows[case] = {"pieces": i + 1, "worst_margin_ms": round(1e3 * min(margins), 1),
                           "whole_rest_ready_after_head_ms": round(1e3 * float(np.median(rest)), 1),
-                          "head_plays_ms": 250.0}
+                          "head_plays_ms": 1000.0 * HEAD_FRAMES / D.FRAME_RATE}
         out[name] = rows
     return out
 

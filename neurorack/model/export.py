@@ -35,7 +35,7 @@ from .checkpoint import load_checkpoint
 from .impact_model import ImpactModel
 from .paths import checkpoint_sha256
 
-DEFAULT_BLOCK = 64  # frames: the head (25 + 1 of look-ahead) fits one block; fewer calls than 32 (docs/benchmarks.md)
+DEFAULT_BLOCK = 64  # frames: the head (streaming.HEAD_FRAMES + 1 of look-ahead) fits one block; fewer calls than 32 (docs/benchmarks.md)
 FORMATS = ("onnx", "exported-program")
 
 

@@ -17,7 +17,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 
-HEAD_FRAMES = 25  # 0.25 s: rendered first (~4 ms on a desktop core, the knobs included), played while the rest renders
+# The first 0.08 s: rendered first, played while the rest renders. A control change is heard
+# once its head is rendered, and the knobs' solve costs by the frame: a gate 10 ms after a CV
+# change took the new impact 49 of 50 times with 8 frames, 32 with 25 (docs/benchmarks.md,
+# "Gate to sound"); the rest's pieces (rest_pieces) keep ahead of the playhead either way.
+HEAD_FRAMES = 8
 
 
 def rest_pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
