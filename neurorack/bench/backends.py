@@ -74,8 +74,9 @@ def speed(generators: dict, repeats: int) -> dict:
 
 
 def head_first(generators: dict, rounds: int = 5) -> dict:
-    """Long impacts head first, as the module renders them (streaming.HEAD_FRAMES): how long before the playhead reaches it each piece is ready (the
-    head plays from the moment it is ready), the least over every piece and round. A negative
+    """Long impacts head first, as the module renders them (streaming.HEAD_FRAMES): how long
+    before the playhead reaches it each piece is ready (the head plays from the moment it is
+    ready), the least over every piece and round. A negative
     margin is a gap of silence. Beside it, when the whole rest was ready: what the rest in one
     piece, as it was rendered before streaming.rest_pieces, would have left to the playhead."""
     from .. import descriptors as D

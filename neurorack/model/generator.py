@@ -60,7 +60,7 @@ class ImpactGenerator:
 
         ``on_head(n)`` is called once ``out[:n]`` is playable: the first `head_frames` frames are
         rendered and the rest of ``out[:n]`` is zeroed, to be overwritten while the head plays (a
-        module hears a control change after the head's render, ~2 ms, not the whole impact's).
+        module hears a control change after the head's render, ~5 ms here, not the whole impact's).
         Same samples as ``render`` (to float rounding: the synthesiser streams), except where a
         render would peak above full scale: the head's peak sets the gain then, and where a piece
         after it would pass full scale the gain ramps down from the piece's start to its first
