@@ -36,26 +36,29 @@ def rest_pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
         at = to
 
 
+def pieces(n_frames: int, head_frames: int) -> list[tuple[int, int]]:
+    """Every backend's render plan over `n_frames` curves and the look-ahead frame after them:
+    the head (its frames, and one more whose audio ends the head), then ``rest_pieces``."""
+    split = min(head_frames, n_frames) + 1
+    return [(0, split), *rest_pieces(split, n_frames + 1)]
+
+
 def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, block: int, decode: Callable,
                   initial_past, synth, concat: Callable = np.concatenate) -> Iterator[np.ndarray]:
     padded = np.concatenate([curves, curves[-1:]]).astype(np.float32, copy=False)
     n = len(padded)
-    split = min(head_frames, len(curves)) + 1
-    n_blocks = -(-n // block)
-    frames = np.concatenate([padded, np.repeat(padded[-1:], n_blocks * block - n, axis=0)])
-    decoded = -(-split // block) * block
+    frames = np.concatenate([padded, np.repeat(padded[-1:], -(-n // block) * block - n, axis=0)])
     timbre = np.ascontiguousarray(timbre, dtype=np.float32)
-    raw, past = decode(frames[:decoded], timbre, initial_past)
-    base = 0  # raw holds the raw controls of frames[base:decoded]
-    audio, state = synth.forward(raw[:split], padded[:split], synth.initial_state())
-    yield audio[synth.samples_per_frame:]
-    for start, stop in rest_pieces(split, n):
+    raw, base, decoded, past = None, 0, 0, initial_past  # raw: the controls of frames[base:decoded]
+    state = synth.initial_state()
+    for start, stop in pieces(len(curves), head_frames):
         if stop > decoded:  # decoded as needed: a piece waits for its own blocks only
             end = -(-stop // block) * block
             more, past = decode(frames[decoded:end], timbre, past)
-            raw, base, decoded = concat([raw[start - base:], more]), start, end
+            raw = more if raw is None else concat([raw[start - base:], more])
+            base, decoded = start, end
         audio, state = synth.forward(raw[start - base:stop - base], padded[start:stop], state)
-        yield audio
+        yield audio[synth.samples_per_frame:] if start == 0 else audio
 
 
 def render(curves, timbre, block: int, decode: Callable, initial_past, synth, concat=np.concatenate) -> np.ndarray:

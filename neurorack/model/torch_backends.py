@@ -88,14 +88,13 @@ class TorchBackend:
     @torch.inference_mode()
     def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
         """The same audio as ``render``, in pieces: the first `head_frames` frames' worth, then the
-        rest as ``streaming.rest_pieces``. The model streams (its state carries over), so the pieces
+        rest as ``streaming.pieces`` plans it. The model streams (its state carries over), so the pieces
         join exactly; a module plays each while the next is rendered. Eager: no graph compiled here."""
         c, t = self._tensor(curves), self._tensor(timbre)
         padded = torch.cat([c, c[:, -1:]], dim=1)  # as render_aligned: one frame of look-ahead
         skip = self.model.synth(sample_rate).samples_per_frame
         state = self.model.initial_state(1, sample_rate)
-        split = min(head_frames, len(curves)) + 1
-        for start, stop in ((0, split), *streaming.rest_pieces(split, padded.shape[1])):
+        for start, stop in streaming.pieces(len(curves), head_frames):
             audio, state = self.model(padded[:, start:stop], t, state, sample_rate)
             yield audio[0, skip:].cpu().numpy()
             skip = 0
