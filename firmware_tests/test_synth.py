@@ -220,6 +220,15 @@ def test_a_setting_beyond_where_recordings_go_is_met_not_left_a_band_short(name)
     assert measured(name, knob_render(name, 0.9)) >= 0.75
 
 
+@pytest.mark.parametrize("name, level, seed, at_most", [("richness", 0.1, 4, 0.2), ("brightness", 0.2, 5, 0.2)])
+def test_a_setting_at_the_low_end_is_met_not_left_a_band_above(name, level, seed, at_most):
+    """The render measures richness 0.25 and brightness 0.48 by itself: with the whole band above
+    a low setting it was left at 0.25 (richness 0.1) and pulled only to 0.23 (brightness 0.2);
+    the band over a setting narrows at the low end (knobs._trusted_above)."""
+    assert measured(name, knob_render(name, level, seed=seed, knobs=False)) > at_most + 0.04
+    assert measured(name, knob_render(name, level, seed=seed)) <= at_most
+
+
 def test_without_knobs_the_same_controls_stay_where_they_are():
     synth = ImpactSynth(48000, knobs=False)
     torch.manual_seed(4)

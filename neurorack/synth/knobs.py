@@ -21,7 +21,8 @@ within a band of its setting (inside it the decoder's render stands):
   its 20 ms window): a floor for high settings and a ceiling for low ones.
 
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
-seldom go there, so the decoder's render is not trusted there.
+seldom go there, so the decoder's render is not trusted there. At the low end of brightness and
+richness the band above a setting narrows the same way (_trusted_above).
 
 The estimates are computed from the controls (each partial's power at its frequency, each
 bin's noise and click power, the reverb tail they feed at its steady level), not from audio:
@@ -51,18 +52,32 @@ RICHNESS_BAND = 0.2 * (D.SCALES["richness"].high - D.SCALES["richness"].low)  # 
 NOISINESS_BAND = 0.2 * (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * math.log(10.0) / 10.0  # ln flatness
 PERCUSSIVITY_BAND = 0.25
 TRUSTED_UP_TO, FULLY_ENFORCED = 0.5, 0.9  # the band below a setting narrows between these (_trusted)
+# And the band above a low setting narrows (_trusted_above): (trusted down to, narrowest at, the
+# share of the band left there). With both, on 14 bases, brightness span 0.560 -> 0.604 and
+# richness 0.518 -> 0.536 (7 -> 9 bases at 0.5); the ten impacts' MR-STFT 1.3845 -> 1.3875.
+# Richness only from 0.15: recordings do go lower (low booms, the impacts' onsets: 0.1-0.2), and
+# there the decoder's render is worth keeping (the impacts' MR-STFT with it narrowed from 0.5,
+# 0.3, 0.2, 0.15 to nothing: 1.3941, 1.3924, 1.3889, 1.3863). Brightness from 0.5 spanned 0.62,
+# but then the two backends rendered random curves 8.4e-4 apart (3e-4 allowed).
+BRIGHTNESS_ABOVE = (0.3, 0.1, 0.3)
+RICHNESS_ABOVE = (0.15, 0.1, 0.3)
+NOISINESS_FIRST = 0.8  # from here the two bands above widen again, whole at FULLY_ENFORCED (enforce)
 # The shape. a: amplitude gain per octave, in doublings: -6 to +24 dB/oct (darker tilts make a
 # dominant low partial splatter, and the analysis then hears the render brighter, not darker).
-# b: per octave squared from the centre.
+# b: per octave squared from the centre, up to 2: a low boom spreads only by lifting partials the
+# decoder left far down. MRTNWVE's richness span 0.291 with a bound of 1 and 0.331 with 2, in
+# steps of 0.4 (0.271 in steps of 0.35; the other 13 bases within 0.01). Steps of 0.5 reached
+# 0.341, but on one frame of Sub Boom, richness at 0.9, they took the two backends' last-bit
+# differences down two paths (renders 2.3e-4 apart).
 TILT = (-1.0, 4.0)
-CURVE = (-1.0, 1.0)
+CURVE = (-1.0, 2.0)
 # Where the shape darkens (a < 0) the noise takes NOISE_DARK times its tilt: the partials stop at
 # -6 dB/oct (above), the noise, windowed after its filter (grid.noise_table), need not, and at
 # -6 dB/oct a noisy sound reads brightness 0.6 at the darkest. Brightness span on 14 bases with
 # 1, 2, 3, 5: 0.481, 0.514, 0.541, 0.560 (7, 8, 10, 12 bases at 0.5); MR-STFT on the impacts
 # 1.3850 with 1, 1.3845 with 5.
 NOISE_DARK = 5.0
-TILT_STEP, CURVE_STEP = 1.0, 0.25  # the most a and b move in one step
+TILT_STEP, CURVE_STEP = 1.0, 0.4  # the most a and b move in one step
 EXTENT = 1e-4  # the spectrum's extent: every element within 40 dB of its strongest, in power
 # Where Levenberg-Marquardt starts: the cheapest of these shapes (a, b) and the flat one. From the
 # flat one alone the descent stopped at local minima that met neither target (richness span 0.314
@@ -245,8 +260,14 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     # share, and the noise's level again with the click as it now is. (Solving the shape again
     # after them cost percussivity 0.045 of span for 0.03 of richness, and its answer was so
     # sensitive to the last bits of the inputs that the two backends rendered apart.)
-    below = _trusted(curves[..., 5:6]), _trusted(curves[..., 4:5])  # brightness's and richness's
-    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, below, SHAPE_STEPS)
+    # How much of brightness's and richness's bands the decoder keeps, under and over the setting;
+    # over it, all of it again where the noise is nearly white (noisiness's precedence, above: held
+    # low, the two pulled a whitened kick back down, its noisiness span 0.568 -> 0.446). Not from
+    # WHITEN_FROM: a crash holds noisiness 0.75-0.8 of its own, and its richness must still narrow.
+    relax = ((noisiness - NOISINESS_FIRST) / (FULLY_ENFORCED - NOISINESS_FIRST)).clip(0.0, 1.0)
+    leeway = ((_trusted(curves[..., 5:6]), xp.maximum(_trusted_above(curves[..., 5:6], *BRIGHTNESS_ABOVE), relax)),
+              (_trusted(curves[..., 4:5]), xp.maximum(_trusted_above(curves[..., 4:5], *RICHNESS_ABOVE), relax)))
+    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, leeway, SHAPE_STEPS)
     part_s, bin_s = shape.log2_gains(a, b)
 
     def shaped(power, log2_gain):
@@ -359,15 +380,15 @@ class _Shape:
             d_s.append(LN2 * (move * spread_weight).sum(-1)[..., None] / w_total / std)
         return ln_c, d_c, std, d_s, mean
 
-    def targets(self, noise, click, fixed, ln_centroid, spread, below):
+    def targets(self, noise, click, fixed, ln_centroid, spread, leeway):
         """Sets the centre and the targets (the nearest to the decoder's own render within each
         band) and returns each frame's cost there: 0 where the render already meets both."""
         xp = self.xp
         zero = xp.zeros_like(self.c)
         power, moves = self._powers(noise, click, fixed, zero, zero)
         ln_c, _, std, _, mean = self._measures(power, moves)
-        self.ln_target = _into_band(xp, ln_c, ln_centroid, BRIGHTNESS_BAND, below[0])
-        self.spread_target = _into_band(xp, std, spread, RICHNESS_BAND, below[1])
+        self.ln_target = _into_band(xp, ln_c, ln_centroid, BRIGHTNESS_BAND, *leeway[0])
+        self.spread_target = _into_band(xp, std, spread, RICHNESS_BAND, *leeway[1])
         # The spectrum's extent (elements within 40 dB of its strongest): its middle is where
         # the curvature spreads from.
         w = power * self.counted
@@ -388,11 +409,11 @@ class _Shape:
         r1, r2 = (ln_c - self.ln_target) * self.w_c, (std - self.spread_target) * self.w_s
         return r1 * r1 + r2 * r2
 
-    def solve(self, noise, click, fixed, ln_centroid, spread, below, steps):
+    def solve(self, noise, click, fixed, ln_centroid, spread, leeway, steps):
         """-> a, b for every frame. Frames that already meet both targets keep a = b = 0 and are
         left out of the iterations (the answer there is exactly 0 with or without them)."""
         xp = self.xp
-        cost = self.targets(noise, click, fixed, ln_centroid, spread, below)
+        cost = self.targets(noise, click, fixed, ln_centroid, spread, leeway)
         moving = _flat_nonzero(xp, cost.reshape(-1) > 0.0)
         a = xp.zeros_like(cost).reshape(-1, 1)
         b = xp.zeros_like(a)
@@ -497,10 +518,11 @@ def _reverb_hats(xp, t, freqs):
     return (1.0 - xp.abs(m[..., None] - t["reverb_centres"]) / t["reverb_width"]).clip(0.0, 1.0) * t["reverb_norm"]
 
 
-def _into_band(xp, current, target, width, below=1.0):
-    """The nearest value to `current` within `width` of `target` (`below` times it underneath):
-    where the decoder already renders close to the setting, the knob leaves its render alone."""
-    return xp.minimum(xp.maximum(current, target - below * width), target + width)
+def _into_band(xp, current, target, width, below=1.0, above=1.0):
+    """The nearest value to `current` within `width` of `target` (`below` times it underneath,
+    `above` times it over): where the decoder already renders close to the setting, the knob
+    leaves its render alone."""
+    return xp.minimum(xp.maximum(current, target - below * width), target + above * width)
 
 
 def _trusted(setting):
@@ -509,6 +531,12 @@ def _trusted(setting):
     kits' audible frames, 99 % have percussivity below 0.58), so the decoder never learned
     there, and a render below the setting is pulled up to it."""
     return 1.0 - ((setting - TRUSTED_UP_TO) / (FULLY_ENFORCED - TRUSTED_UP_TO)).clip(0.0, 1.0)
+
+
+def _trusted_above(setting, trusted_down_to, narrowest_at, left):
+    """How much of its band a low setting leaves the decoder over it: all of it from
+    `trusted_down_to`, `left` of it from `narrowest_at` down (BRIGHTNESS_ABOVE, RICHNESS_ABOVE)."""
+    return left + (1.0 - left) * ((setting - narrowest_at) / (trusted_down_to - narrowest_at)).clip(0.0, 1.0)
 
 
 def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_db, below, gain, steps):
