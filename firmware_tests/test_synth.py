@@ -274,6 +274,27 @@ def test_the_knobs_gains_move_smoothly_with_the_controls():
             assert np.abs(np.log(np.maximum(other, 1e-300)) - np.log(np.maximum(gain, 1e-300))).max() < 1e-2, seed
 
 
+def test_where_the_noise_is_nearly_white_the_bands_above_low_settings_are_whole_again(monkeypatch):
+    """Noisiness takes precedence at its top (knobs.NOISINESS_FIRST): there a low brightness or
+    richness leaves the decoder all of its band above, as if it were not narrowed at all."""
+    from neurorack.synth import knobs
+
+    t, curves, *inputs = knob_frames(40, seed=5)
+    curves[:, [D.INDEX["brightness"], D.INDEX["richness"]]] = 0.1
+    narrowed = {"BRIGHTNESS_ABOVE": (0.3, 0.1, 1.0), "RICHNESS_ABOVE": (0.15, 0.1, 1.0)}
+
+    def gains(noisiness, whole):
+        curves[:, D.INDEX["noisiness"]] = noisiness
+        with monkeypatch.context() as m:
+            for name, value in (narrowed.items() if whole else ()):
+                m.setattr(knobs, name, value)
+            return knobs.enforce(np, t, curves, *inputs)
+
+    for a, b in zip(gains(0.9, whole=False), gains(0.9, whole=True)):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(gains(0.5, whole=False), gains(0.5, whole=True)))
+
+
 def test_the_start_shapes_evaluated_together_give_what_one_at_a_time_gives(monkeypatch):
     """knobs._Shape._start evaluates its shapes along a leading axis to save array operations
     (a head's solve is mostly their overhead); one at a time (START_BATCH of 1) must agree."""

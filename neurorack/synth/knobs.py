@@ -75,8 +75,8 @@ NOISINESS_FIRST = 0.8  # from here the two bands above widen again, whole at FUL
 TILT = (-1.5, 4.0)
 CURVE = (-1.0, 2.0)
 # Where the shape darkens (a < 0) the noise takes NOISE_DARK times its tilt: the partials stop at
-# -9 dB/oct (above; -6 when this was measured), the noise, windowed after its filter (grid.noise_table), need not, and at
-# -6 dB/oct a noisy sound reads brightness 0.6 at the darkest. Brightness span on 14 bases with
+# -9 dB/oct (above; -6 when this was measured), the noise, windowed after its filter
+# (grid.noise_table), need not, and at -6 dB/oct a noisy sound reads brightness 0.6 at the darkest. Brightness span on 14 bases with
 # 1, 2, 3, 5: 0.481, 0.514, 0.541, 0.560 (7, 8, 10, 12 bases at 0.5); MR-STFT on the impacts
 # 1.3850 with 1, 1.3845 with 5.
 NOISE_DARK = 5.0
