@@ -308,6 +308,26 @@ def test_the_start_shapes_evaluated_together_give_what_one_at_a_time_gives(monke
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
+def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
+    """Two strong low partials over a noise floor falling 60 dB to 24 kHz, brightness set to 0.1
+    and richness held at 0.7: darkening narrows the spread, brightening widens it, and from the
+    start shapes that only brighten or spread the solve stopped on the bright side (tilt +0.5),
+    the knob turned the wrong way (knobs.START_SHAPES' last: a darkening start)."""
+    from neurorack.synth.knobs import KnobTables, enforce
+
+    tables = KnobTables(FrameGrid(48000))
+    t = {**vars(tables), **tables.arrays()}
+    freqs = (124.0 + 244.0 * np.arange(32))[None]
+    part_power = np.full((1, 32), 1e-6)
+    part_power[0, :2] = 0.5
+    noise = 1e-2 * 10.0 ** (-6.0 * np.arange(tables.n_bins) / tables.n_bins)[None]
+    click = np.full((1, tables.n_bins), 1e-5)
+    curves = np.array([[0.57, 0.07, 0.71, 0.71, 0.7, 0.1, 0.32]])
+    part_gain, *_ = enforce(np, t, curves, freqs, part_power, noise, click, np.zeros((1, 8)))
+    # the tilt, in doublings per octave, from the two ends of the partials' gains
+    octaves = np.log2(freqs[0, -1] / freqs[0, 0])
+    assert np.log2(part_gain[0, -1] / part_gain[0, 0]) / octaves < -0.2
+
 def test_a_low_percussivity_setting_turns_a_loud_click_down():
     """Down by its gain or by the spectral shape (a dark setting cuts a flat click's highs): its
     share of the analysed band falls in every frame, from nearly all to about the ceiling's at the
