@@ -328,6 +328,7 @@ def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
     octaves = np.log2(freqs[0, -1] / freqs[0, 0])
     assert np.log2(part_gain[0, -1] / part_gain[0, 0]) / octaves < -0.2
 
+
 def test_a_low_percussivity_setting_turns_a_loud_click_down():
     """Down by its gain or by the spectral shape (a dark setting cuts a flat click's highs): its
     share of the analysed band falls in every frame, from nearly all to about the ceiling's at the
