@@ -206,13 +206,15 @@ def test_onnx_backend_renders_what_the_cpu_backend_renders(cpu, onnx, sounds):
 
 def test_onnx_backend_renders_what_the_cpu_backend_renders_with_a_knob_at_either_end(cpu, onnx, sounds):
     """The knobs' solves at their hardest (a held spread against a turned one, a curvature
-    spreading a low sound) must not magnify the decoders' last-bit differences into two renders."""
+    spreading a low sound, the click giving way to a turned noisiness) must not magnify the
+    decoders' last-bit differences into two renders. The knob is marked moved, as a CV turns it."""
     for sound in sounds:
         for name in ("brightness", "richness", "noisiness", "percussivity"):
+            moved = tuple(1.0 if n == name else 0.0 for n in D.NAMES)
             for level in (0.1, 0.9):
                 curves = sound.trajectory.curves.copy()
                 curves[:, D.INDEX[name]] = level
-                traj = D.Trajectory(curves, sound.trajectory.timbre)
+                traj = D.Trajectory(curves, sound.trajectory.timbre, moved)
                 a, b = cpu.render(traj), onnx.render(traj)
                 assert np.abs(a - b).max() <= 1e-4, (sound.name, name, level)
 

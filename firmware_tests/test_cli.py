@@ -140,3 +140,21 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(bad_files, descriptor_js
     for out in ("out.json", "out.wav", "out.pt"):
         assert not (tmp_path / out).exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_render_set_turns_the_knob_it_sets(descriptor_json, tmp_path):
+    """A descriptor given with --set is a knob turned (Trajectory.moved): it wins where it and a
+    held one cannot both be met, as a CV turning it would."""
+    from neurorack import load_model
+
+    out = tmp_path / "n.wav"
+    result = run("render", "--descriptors", descriptor_json, "--out", out, "--set", "noisiness=0.1", "--backend", "onnx")
+    assert result.returncode == 0, result.stderr
+    audio, _ = sf.read(out, dtype="float32")
+    traj = D.load_trajectory(descriptor_json)
+    curves = traj.curves.copy()
+    curves[:, D.INDEX["noisiness"]] = 0.1
+    moved = tuple(1.0 if name == "noisiness" else 0.0 for name in D.NAMES)
+    gen = load_model(backend="onnx")
+    turned, held = gen.render(D.Trajectory(curves, traj.timbre, moved)), gen.render(D.Trajectory(curves, traj.timbre))
+    assert np.abs(audio - turned).max() < 1e-3 < np.abs(held - turned).max()

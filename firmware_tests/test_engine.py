@@ -71,6 +71,9 @@ def test_modulate_shifts_whole_curves_and_clips(curves):
     r = D.INDEX["richness"]
     assert np.allclose(out.curves[:, r], np.minimum(curves[:, r] + 0.8, 1.0))
     assert np.array_equal(np.delete(out.curves, r, axis=1), np.delete(curves, r, axis=1))
+    # and it says what it moved, so the synthesiser lets that knob win (synth/knobs.py)
+    assert out.moved[r] == pytest.approx(0.8) and sum(out.moved) == pytest.approx(0.8)
+    assert modulate(traj, np.zeros(7)).moved == ()
 
 
 def test_stream_clock_maps_time_to_frames_and_never_runs_past_the_block():

@@ -6,6 +6,7 @@ import numpy as np
 from conftest import at_frame
 import pytest
 
+from neurorack import descriptors as D
 from neurorack import load_model
 from neurorack.engine.engine import Engine
 from neurorack.engine.render_process import RenderProcess
@@ -40,6 +41,18 @@ def test_renders_the_samples_this_process_would(process, library):
     assert np.allclose(buffer, load_model(backend="cpu", trace=False).render(traj), atol=1e-4)
     assert process.info.backend == "onnx" and process.info.parameters > 0
     assert [line.split(":")[0] for line in process.info.passed_over] == ["tensorrt", "cuda"]
+
+
+def test_what_a_control_moves_reaches_the_child(process, library):
+    """Trajectory.moved travels with the curves: the child lets the moved knob win, as here."""
+    traj = library.get("Snap").trajectory
+    curves = traj.curves.copy()
+    curves[:, D.INDEX["noisiness"]] = 0.1
+    moved = tuple(1.0 if name == "noisiness" else 0.0 for name in D.NAMES)
+    here = load_model(backend="onnx")
+    held, turned = here.render(D.Trajectory(curves, traj.timbre)), here.render(D.Trajectory(curves, traj.timbre, moved))
+    assert np.abs(held - turned).max() > 1e-2  # Snap's click gives way when noisiness is turned
+    assert np.allclose(render(process, D.Trajectory(curves, traj.timbre, moved)), turned, atol=1e-6)
 
 
 def test_the_cpu_backend_in_the_child_renders_as_torch_here(library):

@@ -349,3 +349,39 @@ def test_a_low_percussivity_setting_turns_a_loud_click_down():
     assert np.all(share < before - 0.02) and np.median(share) <= ceiling + 0.1, (np.median(share), ceiling)
     curves[:, D.INDEX["percussivity"]] = 1.0
     assert np.all(enforce(np, t, curves, freqs, part_power, noise, click, reverb)[3] >= 1.0)  # high: a floor only
+
+
+def moved(*names) -> tuple:
+    return tuple(1.0 if name in names else 0.0 for name in D.NAMES)
+
+
+def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves():
+    """The click is white: with the noise gone, a loud one holds the flatness up. Where noisiness
+    is the knob turned, the click gives way too; where brightness or richness is turned as well,
+    it does not (on a tonal sound the click is what brightens and spreads)."""
+    from neurorack.synth.knobs import enforce
+
+    t, curves, freqs, part_power, noise, click, reverb = knob_frames(64, seed=4)
+    click = click * 1e3  # the click louder than the rest
+    curves[:, D.INDEX["noisiness"]] = 0.1
+    curves[:, D.INDEX["percussivity"]] = 0.1  # no floor from percussivity
+    held = enforce(np, t, curves, freqs, part_power, noise, click, reverb)[3]
+    turned = enforce(np, t, curves, freqs, part_power, noise, click, reverb, moved("noisiness"))[3]
+    both = enforce(np, t, curves, freqs, part_power, noise, click, reverb, moved("noisiness", "richness"))[3]
+    assert np.all(turned <= held * (1 + 1e-9)) and np.median(turned / held) < 0.5
+    np.testing.assert_array_equal(both, held)
+
+
+def test_a_turned_richness_keeps_the_noise_level_its_spread_counted_on(monkeypatch):
+    """With richness turned and noisiness held, the noise is not levelled again after the shape:
+    its gains are the shape's alone, as if the noise's level were never solved."""
+    from neurorack.synth import knobs
+
+    t, curves, *inputs = knob_frames(64, seed=6)
+    curves[:, D.INDEX["richness"]] = 0.9
+    turned = knobs.enforce(np, t, curves, *inputs, moved("richness"))
+    held = knobs.enforce(np, t, curves, *inputs)
+    monkeypatch.setattr(knobs, "_solve_noise", lambda xp, t, *args: args[-2])  # the gain it was given
+    unlevelled = knobs.enforce(np, t, curves, *inputs)
+    np.testing.assert_allclose(turned[2], unlevelled[2], rtol=1e-9)
+    assert np.abs(np.log(held[2] / turned[2])).max() > 0.1  # the held noisiness would have moved it

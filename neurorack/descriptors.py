@@ -97,6 +97,10 @@ class Trajectory:
 
     curves: np.ndarray
     timbre: np.ndarray  # (TIMBRE_BANDS,), zeros when unknown
+    # How far a control (a CV, a MIDI CC) moves each descriptor in this render, NAMES order; ()
+    # for none. Not a sound's property and never saved: the synthesiser lets a moved knob win
+    # where two cannot both be met (synth/knobs.py).
+    moved: tuple = ()
 
     @property
     def n_frames(self) -> int:

@@ -1,5 +1,7 @@
 """`neurorack bench control`: hold each descriptor at five levels over real base trajectories,
 render, re-analyse, and check the measured descriptor follows (Spearman rank correlation).
+The descriptor held at a level is marked moved (Trajectory.moved), as a CV turning it would be:
+where it and a held one cannot both be met, it wins, as in the module.
 
 Measured over the frames where the base is audible (within 40 dB of its peak loudness), so
 the silent tail, where shape descriptors are held by definition, does not dilute the answer.
@@ -28,11 +30,12 @@ def bench_control(base_paths=(), model_path=None) -> dict:
         loud = traj.curves[:, D.INDEX["loudness"]]
         audible = loud >= loud.max() - 0.5  # 0.5 of the 80 dB scale = 40 dB
         for d, descriptor in enumerate(D.NAMES):
+            moved = tuple(1.0 if i == d else 0.0 for i in range(len(D.NAMES)))
             measured = []
             for level in LEVELS:
                 curves = traj.curves.copy()
                 curves[:, d] = level
-                audio = gen.render(D.Trajectory(curves, traj.timbre))
+                audio = gen.render(D.Trajectory(curves, traj.timbre, moved))
                 again = D.analyze(audio, 48000).curves
                 frames = min(len(again), len(audible))
                 measured.append(float(again[:frames][audible[:frames], d].mean()))

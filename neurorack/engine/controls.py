@@ -119,9 +119,10 @@ def transpose(request: RenderRequest, semitones: float) -> RenderRequest:
 
 
 def modulate(traj: D.Trajectory, shifts) -> D.Trajectory:
-    """Add each descriptor's shift to its whole curve, clipped to the normalised range."""
+    """Add each descriptor's shift to its whole curve, clipped to the normalised range, and say
+    how far each is moved (Trajectory.moved: where two knobs cannot both be met, the moved wins)."""
     shifts = np.asarray(shifts, np.float32)
     if not shifts.any():
         return traj
     curves = np.clip(traj.curves + shifts[None, :], 0.0, 1.0).astype(np.float32)
-    return D.Trajectory(curves, traj.timbre)
+    return D.Trajectory(curves, traj.timbre, tuple(float(abs(s)) for s in shifts))

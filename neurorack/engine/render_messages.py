@@ -61,6 +61,7 @@ class Render:
     slab: int
     curves: np.ndarray
     timbre: np.ndarray
+    moved: tuple = ()  # Trajectory.moved
 
 
 @dataclass(frozen=True)

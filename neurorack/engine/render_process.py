@@ -154,7 +154,7 @@ class RenderProcess:
         self._job += 1
         published = False
         try:
-            self._conn.send(Render(self._job, slab, traj.curves, traj.timbre))
+            self._conn.send(Render(self._job, slab, traj.curves, traj.timbre, traj.moved))
             while True:
                 if not self._conn.poll(RENDER_TIMEOUT_S):
                     self._restart(f"a render took longer than {RENDER_TIMEOUT_S:.0f} s")
@@ -197,7 +197,7 @@ class RenderProcess:
         curves = traj.curves[:frames].copy()
         loud = D.INDEX["loudness"]
         curves[-FADE_FRAMES:, loud] *= np.linspace(1.0, 0.0, FADE_FRAMES, dtype=np.float32)
-        return D.Trajectory(curves, traj.timbre)
+        return D.Trajectory(curves, traj.timbre, traj.moved)
 
 
 def serve(conn, job: ChildJob) -> None:
@@ -235,7 +235,8 @@ def serve(conn, job: ChildJob) -> None:
         if isinstance(message, Stop):
             return
         try:
-            generator.render_into(D.Trajectory(message.curves, message.timbre), slabs[message.slab], job.sample_rate,
+            generator.render_into(D.Trajectory(message.curves, message.timbre, message.moved), slabs[message.slab],
+                                  job.sample_rate,
                                   on_head=lambda n: conn.send(Head(message.job, n)))
             conn.send(Done(message.job))
         except Exception as exc:

@@ -41,10 +41,11 @@ class InferenceBackend(Protocol):
     meta: dict
     passed_over: list[str]  # auto: "backend: why not" for each backend tried before this one
 
-    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray: ...
+    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, moved=()) -> np.ndarray:
+        """`moved`: how far a control moves each descriptor in this render (Trajectory.moved)."""
 
     def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int,
-                      head_frames: int) -> Iterator[np.ndarray]:
+                      head_frames: int, moved=()) -> Iterator[np.ndarray]:
         """Yield the same audio as ``render`` in pieces: the head, then each as long as all before
         it (``streaming.rest_pieces``), so each renders while those before it play."""
 

@@ -41,7 +41,7 @@ class ImpactGenerator:
         if not 8000 <= sample_rate <= 192000:
             raise NeurorackError(f"sample rate {sample_rate} Hz is outside 8000..192000 Hz")
         native = sample_rate % SYNTH_FRAME_RATE == 0
-        audio = self.backend.render(traj.curves, traj.timbre, sample_rate if native else 48000)
+        audio = self.backend.render(traj.curves, traj.timbre, sample_rate if native else 48000, moved=traj.moved)
         if not native:
             audio = resample(audio, 48000, sample_rate)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -78,7 +78,7 @@ class ImpactGenerator:
                 on_head(n)
             return n
         at, gain = 0, 1.0
-        for piece in self.backend.render_chunks(traj.curves, traj.timbre, sample_rate, head_frames):
+        for piece in self.backend.render_chunks(traj.curves, traj.timbre, sample_rate, head_frames, moved=traj.moved):
             piece = piece[: n - at]
             if at == 0:
                 peak = float(np.max(np.abs(piece))) if piece.size else 0.0

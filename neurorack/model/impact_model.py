@@ -78,13 +78,13 @@ class ImpactModel(nn.Module):
     def initial_state(self, batch: int = 1, sample_rate: int = 48000) -> dict:
         return {"decoder": self.decoder.initial_state(batch), "synth": self.synth(sample_rate).initial_state(batch)}
 
-    def forward(self, curves: torch.Tensor, timbre: torch.Tensor, state: dict, sample_rate: int = 48000):
+    def forward(self, curves: torch.Tensor, timbre: torch.Tensor, state: dict, sample_rate: int = 48000, moved=()):
         """curves (B, T, 7), timbre (B, 16) -> audio (B, T * sample_rate // 100), state.
 
         Streaming form: audio for frame m ends with frame m's onset (one frame of look-ahead).
         """
         raw, dec_state = self.decoder(self._decoder_input(curves, timbre), state["decoder"])
-        audio, syn_state = self.synth(sample_rate)(raw, curves, state["synth"])
+        audio, syn_state = self.synth(sample_rate)(raw, curves, state["synth"], moved)
         return audio, {"decoder": dec_state, "synth": syn_state}
 
     def controls(self, curves: torch.Tensor, timbre: torch.Tensor) -> torch.Tensor:
@@ -97,11 +97,11 @@ class ImpactModel(nn.Module):
         return torch.cat([curves, timbre.unsqueeze(1).expand(-1, curves.shape[1], -1)], dim=-1)
 
     def render_aligned(self, curves: torch.Tensor, timbre: torch.Tensor, sample_rate: int = 48000,
-                       controls=None) -> torch.Tensor:
+                       controls=None, moved=()) -> torch.Tensor:
         """One-shot render whose sample n is at time n / sample_rate of the descriptor timeline.
         `controls` stands in for ``self.controls`` (a traced decoder: torch_backends)."""
         padded = torch.cat([curves, curves[:, -1:]], dim=1)
         synth = self.synth(sample_rate)
         raw = (controls or self.controls)(padded, timbre)
-        audio, _ = synth(raw, padded, synth.initial_state(curves.shape[0]))
+        audio, _ = synth(raw, padded, synth.initial_state(curves.shape[0]), moved)
         return audio[:, synth.samples_per_frame:]

@@ -87,9 +87,10 @@ class OnnxBackend:
             out.append(raw[0])
         return (out[0] if len(out) == 1 else np.concatenate(out)), past
 
-    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray:
-        return streaming.render(curves, timbre, self.block, self.decode, self.initial_past, self.synth(sample_rate))
+    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, moved=()) -> np.ndarray:
+        return streaming.render(curves, timbre, self.block, self.decode, self.initial_past, self.synth(sample_rate),
+                                moved=moved)
 
-    def render_chunks(self, curves, timbre, sample_rate: int, head_frames: int):
+    def render_chunks(self, curves, timbre, sample_rate: int, head_frames: int, moved=()):
         return streaming.render_chunks(curves, timbre, head_frames, self.block, self.decode, self.initial_past,
-                                       self.synth(sample_rate))
+                                       self.synth(sample_rate), moved=moved)

@@ -44,7 +44,7 @@ def pieces(n_frames: int, head_frames: int) -> list[tuple[int, int]]:
 
 
 def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, block: int, decode: Callable,
-                  initial_past, synth, concat: Callable = np.concatenate) -> Iterator[np.ndarray]:
+                  initial_past, synth, concat: Callable = np.concatenate, moved=()) -> Iterator[np.ndarray]:
     padded = np.concatenate([curves, curves[-1:]]).astype(np.float32, copy=False)
     n = len(padded)
     frames = np.concatenate([padded, np.repeat(padded[-1:], -(-n // block) * block - n, axis=0)])
@@ -57,11 +57,11 @@ def render_chunks(curves: np.ndarray, timbre: np.ndarray, head_frames: int, bloc
             more, past = decode(frames[decoded:end], timbre, past)
             raw = more if raw is None else concat([raw[start - base:], more])
             base, decoded = start, end
-        audio, state = synth.forward(raw[start - base:stop - base], padded[start:stop], state)
+        audio, state = synth.forward(raw[start - base:stop - base], padded[start:stop], state, moved)
         yield audio[synth.samples_per_frame:] if start == 0 else audio
 
 
-def render(curves, timbre, block: int, decode: Callable, initial_past, synth, concat=np.concatenate) -> np.ndarray:
+def render(curves, timbre, block: int, decode: Callable, initial_past, synth, concat=np.concatenate, moved=()) -> np.ndarray:
     """One-shot: the whole impact as one piece (one synthesiser call: ~20 % less time than two).
     The same samples as a head-first render, to float rounding (the synthesiser streams)."""
-    return next(iter(render_chunks(curves, timbre, len(curves), block, decode, initial_past, synth, concat)))
+    return next(iter(render_chunks(curves, timbre, len(curves), block, decode, initial_past, synth, concat, moved)))

@@ -127,9 +127,9 @@ class _GpuSynth:
     def initial_state(self):
         return self.synth.initial_state(1)
 
-    def forward(self, raw, curves, state):
+    def forward(self, raw, curves, state, moved=()):
         c = torch.from_numpy(np.ascontiguousarray(curves)).to(self.device)[None]
-        audio, state = self.synth(raw[None].float(), c, state)
+        audio, state = self.synth(raw[None].float(), c, state, moved)
         return audio[0].cpu().numpy(), state
 
 
@@ -194,11 +194,11 @@ class TensorRTBackend:
         return torch.cat(out), past
 
     @torch.inference_mode()
-    def render(self, curves, timbre, sample_rate: int) -> np.ndarray:
+    def render(self, curves, timbre, sample_rate: int, moved=()) -> np.ndarray:
         return streaming.render(curves, timbre, self.block, self.decode, self.initial_past, self.synth(sample_rate),
-                                torch.cat)
+                                torch.cat, moved)
 
-    def render_chunks(self, curves, timbre, sample_rate: int, head_frames: int):
+    def render_chunks(self, curves, timbre, sample_rate: int, head_frames: int, moved=()):
         with torch.inference_mode():
             yield from streaming.render_chunks(curves, timbre, head_frames, self.block, self.decode, self.initial_past,
-                                               self.synth(sample_rate), torch.cat)
+                                               self.synth(sample_rate), torch.cat, moved)

@@ -70,7 +70,7 @@ class TorchBackend:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).unsqueeze(0).to(self.device)
 
     @torch.inference_mode()
-    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int) -> np.ndarray:
+    def render(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, moved=()) -> np.ndarray:
         n = len(curves)
         padded = -(-n // self.bucket) * self.bucket
         c = np.ascontiguousarray(curves, dtype=np.float32)
@@ -82,11 +82,11 @@ class TorchBackend:
         if graph is None and self.trace and key in self._seen:
             graph = self._graphs[key] = self._compile(c_t, t_t)
         self._seen.add(key)
-        audio = self.model.render_aligned(c_t, t_t, sample_rate, controls=graph)
+        audio = self.model.render_aligned(c_t, t_t, sample_rate, controls=graph, moved=moved)
         return audio[0, : n * self.model.synth(sample_rate).samples_per_frame].cpu().numpy()
 
     @torch.inference_mode()
-    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int):
+    def render_chunks(self, curves: np.ndarray, timbre: np.ndarray, sample_rate: int, head_frames: int, moved=()):
         """The same audio as ``render``, in pieces: the first `head_frames` frames' worth, then the
         rest as ``streaming.pieces`` plans it. The model streams (its state carries over), so the pieces
         join exactly; a module plays each while the next is rendered. Eager: no graph compiled here."""
@@ -95,7 +95,7 @@ class TorchBackend:
         skip = self.model.synth(sample_rate).samples_per_frame
         state = self.model.initial_state(1, sample_rate)
         for start, stop in streaming.pieces(len(curves), head_frames):
-            audio, state = self.model(padded[:, start:stop], t, state, sample_rate)
+            audio, state = self.model(padded[:, start:stop], t, state, sample_rate, moved)
             yield audio[0, skip:].cpu().numpy()
             skip = 0
 

@@ -67,17 +67,18 @@ class ImpactSynth(nn.Module):
         }
 
     @torch.no_grad()
-    def _knob_gains(self, curves, freqs, amp, n_ctrl, c_bins, r_ctrl):
+    def _knob_gains(self, curves, freqs, amp, n_ctrl, c_bins, r_ctrl, moved):
         batch, n_desc = curves.shape[:2]
         pair_power = (0.5 * amp.double() ** 2).view(batch, n_desc, UPSAMPLE, -1).mean(2)
         tables = {**self._knob_scalars, **{k: getattr(self, f"knob_{k}") for k in self._knob_arrays}}
         gains = enforce(torch, tables, curves.double(), freqs.double(), pair_power,
                         self.noise.bin_power(n_ctrl).double(), c_bins.double(),
-                        reverb_ratio(torch, r_ctrl["wet"].double(), r_ctrl["log_decay"].double()))
+                        reverb_ratio(torch, r_ctrl["wet"].double(), r_ctrl["log_decay"].double()), moved)
         return [g.float() for g in gains]
 
-    def forward(self, raw: torch.Tensor, curves: torch.Tensor, state: dict):
-        """raw (B, T, n_raw), descriptor curves (B, T, 7) normalised -> audio (B, T * samples_per_frame), state."""
+    def forward(self, raw: torch.Tensor, curves: torch.Tensor, state: dict, moved=()):
+        """raw (B, T, n_raw), descriptor curves (B, T, 7) normalised -> audio (B, T * samples_per_frame), state.
+        moved: how far a control moves each descriptor in this render (knobs.enforce)."""
         batch, n_desc = raw.shape[:2]
         n_frames = n_desc * UPSAMPLE
         r_partials, r_noise, r_transient, r_reverb = torch.split(raw, self.sizes, dim=-1)
@@ -96,7 +97,7 @@ class ImpactSynth(nn.Module):
         # Brightness, richness, noisiness and percussivity are enforced (knobs.py): gains solved without
         # gradient from the frame's powers, then applied like any other control.
         if self.knobs:
-            part_gain, bin_gain, noise_bin_gain, click_gain = self._knob_gains(curves, p_ctrl["freqs"], amp, n_ctrl, c_bins, r_ctrl)
+            part_gain, bin_gain, noise_bin_gain, click_gain = self._knob_gains(curves, p_ctrl["freqs"], amp, n_ctrl, c_bins, r_ctrl, moved)
             amp = amp * _hold(part_gain)
             n_ctrl = {"magnitude": n_ctrl["magnitude"] * noise_bin_gain.repeat_interleave(2, dim=-1)}
             click_gain = bin_gain * click_gain

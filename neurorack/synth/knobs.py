@@ -20,6 +20,11 @@ within a band of its setting (inside it the decoder's render stands):
   model of the analysis's envelope measure (the clicks fill three of the 16 sub-blocks of
   its 20 ms window): a floor for high settings and a ceiling for low ones.
 
+Where two knobs cannot both be met, the one a control moves wins (``moved``, _precedence): a
+turned noisiness quiets the click as well as the noise (brightness and richness held), and a
+turned richness keeps the noise at the level its spread counted on (noisiness held). The curves
+alone cannot say which knob is turned; the engine marks what its CVs and MIDI controls shift.
+
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
 seldom go there, so the decoder's render is not trusted there. At the low end of brightness and
 richness the band above a setting narrows the same way (_trusted_above).
@@ -94,9 +99,12 @@ EXTENT = 1e-4  # the spectrum's extent: every element within 40 dB of its strong
 # higher cost than the dark side's (ACEAURA's brightness span 0.457 -> 0.501, 13 -> 14 bases;
 # with (-0.5, 0) a 1e-7 nudge moved a random frame's gains 64 %, with (-1, 0) the two synthesisers
 # rendered apart, and (-0.5, -0.15), gathering, left a loud click's share nearly whole at
-# percussivity 0).
+# percussivity 0). And (-0.5, 1) is where a grid found the cheapest shape on 92 % of ABSB's frames
+# at richness 0.9, where the descent from the others stopped at up to 8 times the cost: with the
+# noise's level kept (a turned richness, _precedence), its span 0.31 -> 0.51.
 START_SHAPES = ((0.0, -0.4), (0.0, -0.15), (0.0, 0.1), (0.0, 0.2), (0.0, 0.35), (0.5, 0.1), (0.5, 0.2), (1.0, 0.2),
-                (0.5, 0.35), (1.0, 0.35), (2.0, 0.35), (0.0, 0.6), (0.5, 0.6), (0.0, 1.0), (-1.0, 1.0), (-0.5, 0.1))
+                (0.5, 0.35), (1.0, 0.35), (2.0, 0.35), (0.0, 0.6), (0.5, 0.6), (0.0, 1.0), (-1.0, 1.0), (-0.5, 0.1),
+                (-0.5, 1.0))
 # Steps after the start: 12. (8 gave richness 0.483 of span instead of 0.497 on 14 bases, for 0.8x
 # the solve's time, but left frames unconverged, whose gains then moved 1.1 % with a 1e-7 nudge of
 # the inputs; steps of at most 0.1 in b gave a span of 0.24 instead of 0.37 on 6 bases.)
@@ -126,6 +134,12 @@ CLICK_TILT, CLICK_CURVE = 1.0, 1.0
 NOISE_RANGE = (1e-6, 1e3)  # the noise's power relative to the rest's, at most
 PARTIAL_BINS = 3  # analysis bins a partial's main lobe fills (Hann, 2048 points)
 NOISE_STEPS = 6
+# Precedence between knobs that cannot both be met, from which ones a control is moving (the
+# `moved` of a render: how far a CV or MIDI control shifts each descriptor, in normalised units;
+# from MOVED_FULL on, all the way). The curves alone cannot tell a held knob from a turned one.
+MOVED_FULL = 0.2  # 1 V at depth 1
+CLICK_GIVES_WAY = (0.2, 0.4)  # noisiness settings from which the percussivity's floor on the click holds (_gives_way)
+CLICK_STEP = 2.0  # the most the click's log power moves in one step of _quiet_click
 MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
@@ -219,12 +233,15 @@ def _take(xp, x, idx):
     return xp.take_along_dim(x, idx, -1) if hasattr(xp, "take_along_dim") else xp.take_along_axis(x, idx, -1)
 
 
-def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_power, reverb_ratio):
+def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_power, reverb_ratio, moved=()):
     """The gains that make a frame meet its brightness, richness, noisiness and percussivity.
 
     curves (..., 7) normalised; part_freqs, part_power (..., K) in Hz and mean power (0 for a
     partial that is off or above Nyquist); noise_power, click_power (..., bins) per bin;
     reverb_ratio (..., reverb bands): the tail's steady power per unit of dry power. All float64.
+    moved: per descriptor (NAMES order), how far a control moves it in this render (() for none:
+    every knob held, as a sound's own curves are); it decides which knob wins where two cannot
+    both be met (_precedence).
     Returns amplitude gains for the partials (..., K), for the click's bins (..., bins: its
     share of the shape), for the noise's bins (..., bins: tilt, colour and level), and the
     click's extra amplitude gain (..., 1).
@@ -290,6 +307,22 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
     noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
                               flat_db, noise_below, noise_gain, NOISE_STEPS // 2)
+    noise_first, richness_first = _precedence(moved)
+    if richness_first > 0.0:
+        # Richness moved, noisiness held: the noise keeps the level the shape's spread counted on
+        # (a low boom whose partials start high spreads only through its low noise, which the held
+        # noisiness took away: ABSB at richness 0.9 measured 0.47, not 0.67).
+        noise_gain = noise_gain ** (1.0 - richness_first)
+        click_gain = (click_gain ** (1.0 - richness_first)
+                      * _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share) ** richness_first)
+    if noise_first > 0.0:
+        # Noisiness moved, brightness and richness held: the click, which is white, gives way too
+        # (ACEAURA held at 0.1 measured 0.57 with the noise gone). Not when they are moved as well:
+        # on a tonal sound the click is what brightens and spreads.
+        clicked, noise_now = click_shaped * click_gain ** 2, noise_shaped * noise_gain ** 2
+        floor = (_click_floor(xp, part_shaped, noise_now, clicked, share) * _gives_way(noisiness)).clip(0.0, 1.0)
+        click_gain = click_gain * _quiet_click(xp, tb, part_freqs, part_shaped, noise_now, clicked, tail_shaped, flat_db,
+                                               1.0 - noise_first * (1.0 - floor), NOISE_STEPS)
     noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
     return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
 
@@ -462,7 +495,7 @@ class _Shape:
         convex (a spread that gathers at one end first, then at both), and from a flat shape
         the descent stopped at a local minimum that met neither knob. The shapes are evaluated
         together, a leading axis of them at a time (START_BATCH rows in all), and chosen in turn:
-        the same numbers as one by one, in a seventeenth of the array operations (a head's solve is
+        the same numbers as one by one, in an eighteenth of the array operations (a head's solve is
         their overhead more than their arithmetic)."""
         xp = self.xp
         zero = xp.zeros_like(self.c)
@@ -548,50 +581,96 @@ def _trusted_above(setting, trusted_down_to, narrowest_at, left):
     return left + (1.0 - left) * ((setting - narrowest_at) / (trusted_down_to - narrowest_at)).clip(0.0, 1.0)
 
 
-def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_db, below, gain, steps):
-    """Newton on the noise's log power gain so the estimated spectral flatness meets flat_db.
+class _Flatness:
+    """The estimated log spectral flatness of a frame as one of its parts' power moves.
 
     Powers as shaped (per bin; partials as they are). Flatness = geometric / arithmetic mean of
     the power over the analysis's bins (0..12 kHz): each synthesis bin stands for `per_bin`
-    analysis bins of its noise (and click and tail) power, and each partial below 12 kHz fills
-    PARTIAL_BINS of them on top of the noise there."""
-    seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
-    noise = noise_power * t["in_band"] / t["per_bin"] + 1e-30  # per analysis bin
-    click = fixed_power * t["in_band"] / t["per_bin"]
-    lobe = part_power * seen / PARTIAL_BINS
-    noise_at, click_at = _at(xp, t, noise, part_freqs), _at(xp, t, click, part_freqs)
-    total_noise = (noise * t["counts"]).sum(-1)[..., None]
-    total_fixed = (click * t["counts"]).sum(-1)[..., None] + (lobe * PARTIAL_BINS).sum(-1)[..., None]
-    n = t["n_analysis_bins"]
-    ln_target = flat_db * (math.log(10.0) / 10.0)
+    analysis bins of its moving and fixed power, and each partial below 12 kHz fills
+    PARTIAL_BINS of them on top. `moving` is scaled by exp(x)."""
+
+    def __init__(self, xp, t, part_freqs, part_power, moving, fixed):
+        self.xp, self.t = xp, t
+        seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
+        self.moving = moving * t["in_band"] / t["per_bin"] + 1e-30  # per analysis bin
+        self.fixed = fixed * t["in_band"] / t["per_bin"]
+        self.lobe = part_power * seen / PARTIAL_BINS
+        self.moving_at, self.fixed_at = _at(xp, t, self.moving, part_freqs), _at(xp, t, self.fixed, part_freqs)
+        self.total_moving = (self.moving * t["counts"]).sum(-1)[..., None]
+        self.total_fixed = (self.fixed * t["counts"]).sum(-1)[..., None] + (self.lobe * PARTIAL_BINS).sum(-1)[..., None]
+        # ln of the fixed parts' power over the moving part's
+        self.relative = xp.log((self.total_fixed + 1e-30) / (self.total_moving + 1e-30))
+
+    def __call__(self, x):
+        """-> the log flatness at x, and its slope in x."""
+        xp, t, n = self.xp, self.t, self.t["n_analysis_bins"]
+        lam = xp.exp(x)
+        mean = (lam * self.total_moving + self.total_fixed) / n
+        floor = lam * self.moving + self.fixed + FLOOR * mean
+        floor_at = lam * self.moving_at + self.fixed_at + FLOOR * mean
+        log_geo = ((t["counts"] * xp.log(floor)).sum(-1)[..., None]
+                   + PARTIAL_BINS * (xp.log(floor_at + self.lobe) - xp.log(floor_at)).sum(-1)[..., None]) / n - EULER_GAMMA
+        d_geo = ((t["counts"] * lam * self.moving / floor).sum(-1)[..., None]
+                 + PARTIAL_BINS * (lam * self.moving_at / (floor_at + self.lobe)
+                                   - lam * self.moving_at / floor_at).sum(-1)[..., None]) / n
+        d_mean = lam * self.total_moving / (lam * self.total_moving + self.total_fixed)
+        return log_geo - xp.log(mean), d_geo - d_mean
+
+    def solve(self, x, ln_target, low, high, steps, limit=1.0):
+        """Newton on x, within [low, high], toward ln_target, in steps of at most `limit`."""
+        xp = self.xp
+        x = xp.minimum(xp.maximum(x, low), high)
+        for _ in range(steps):
+            ln_flat, slope = self(x)
+            # The slope's floor damps the steps where the moving part hardly moves the flatness
+            # (the rest's floor rules): there the answer would be ill-conditioned, and backends
+            # that differ in their last bits would render different noise.
+            x = xp.minimum(xp.maximum(x - ((ln_flat - ln_target) / slope.clip(MIN_SLOPE, None)).clip(-limit, limit), low), high)
+        return x
+
+
+def _precedence(moved):
+    """-> how much noisiness goes first over brightness and richness (it is moved, they are not),
+    and how much richness over noisiness: each 0..1, from a render's `moved`."""
+    if len(moved) == 0:
+        return 0.0, 0.0
+    m = [min(1.0, abs(float(x)) / MOVED_FULL) for x in moved]
+    noisiness, richness, brightness = m[D.INDEX["noisiness"]], m[D.INDEX["richness"]], m[D.INDEX["brightness"]]
+    return noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness)
+
+
+def _gives_way(noisiness):
+    """How much of the percussivity's floor on the click holds at a noisiness setting: none at
+    CLICK_GIVES_WAY[0] and below, all of it from CLICK_GIVES_WAY[1]."""
+    lo, hi = CLICK_GIVES_WAY
+    return ((noisiness - lo) / (hi - lo)).clip(0.0, 1.0)
+
+
+def _ln_flatness(flat_db):
+    return flat_db * (math.log(10.0) / 10.0)
+
+
+def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_db, below, gain, steps):
+    """The noise's amplitude gain that brings the estimated spectral flatness to within the band
+    of flat_db (`below` of it underneath)."""
+    flatness = _Flatness(xp, t, part_freqs, part_power, noise_power, fixed_power)
     # The noise may go from NOISE_RANGE[0] to NOISE_RANGE[1] of the rest's power, whatever the
     # network gave it: a tonal sound's decoder gives almost none, and a high setting needs some.
-    relative = xp.log((total_fixed + 1e-30) / (total_noise + 1e-30))
-    low, high = relative + math.log(NOISE_RANGE[0]), relative + math.log(NOISE_RANGE[1])
-    x = xp.minimum(xp.maximum(xp.log(gain * gain), low), high)
+    low, high = flatness.relative + math.log(NOISE_RANGE[0]), flatness.relative + math.log(NOISE_RANGE[1])
+    ln_target = _into_band(xp, flatness(xp.zeros_like(gain))[0], _ln_flatness(flat_db), NOISINESS_BAND, below)
+    return xp.exp(0.5 * flatness.solve(xp.log(gain * gain), ln_target, low, high, steps))
 
-    def flatness(x):
-        """The log flatness at noise log gain x, and the terms its slope needs."""
-        lam = xp.exp(x)
-        mean = (lam * total_noise + total_fixed) / n
-        floor = lam * noise + click + FLOOR * mean
-        floor_at = lam * noise_at + click_at + FLOOR * mean
-        log_geo = ((t["counts"] * xp.log(floor)).sum(-1)[..., None]
-                   + PARTIAL_BINS * (xp.log(floor_at + lobe) - xp.log(floor_at)).sum(-1)[..., None]) / n - EULER_GAMMA
-        return log_geo - xp.log(mean), lam, floor, floor_at
 
-    ln_target = _into_band(xp, flatness(xp.zeros_like(x))[0], ln_target, NOISINESS_BAND, below)
-    for _ in range(steps):
-        ln_flat, lam, floor, floor_at = flatness(x)
-        d_geo = ((t["counts"] * lam * noise / floor).sum(-1)[..., None]
-                 + PARTIAL_BINS * (lam * noise_at / (floor_at + lobe) - lam * noise_at / floor_at).sum(-1)[..., None]) / n
-        d_mean = lam * total_noise / (lam * total_noise + total_fixed)
-        # The slope's floor damps the steps where the noise hardly moves the flatness (the rest's
-        # floor rules): there the answer would be ill-conditioned, and backends that differ in
-        # their last bits would render different noise.
-        slope = (d_geo - d_mean).clip(MIN_SLOPE, None)
-        x = xp.minimum(xp.maximum(x - ((ln_flat - ln_target) / slope).clip(-1.0, 1.0), low), high)
-    return xp.exp(0.5 * x)
+def _quiet_click(xp, t, part_freqs, part_power, noise_power, click_power, tail_power, flat_db, floor_gain, steps):
+    """The click's further amplitude gain (at most 1, at least floor_gain) that brings the
+    estimated flatness down to the top of the noisiness band where the noise alone could not:
+    the click is white, and on a percussive base held at noisiness 0.1 with the noise gone it
+    kept the flatness at 0.5-0.57 (ACEAURA, the snare, the crash)."""
+    flatness = _Flatness(xp, t, part_freqs, part_power, click_power, noise_power + tail_power)
+    zero = xp.zeros_like(floor_gain)
+    ln_target = xp.minimum(flatness(zero)[0], _ln_flatness(flat_db) + NOISINESS_BAND)
+    low = xp.minimum(xp.log(floor_gain * floor_gain + 1e-300), zero)
+    return xp.exp(0.5 * flatness.solve(zero, ln_target, low, zero, steps, CLICK_STEP))
 
 
 def _at(xp, t, per_bin, freqs):
@@ -618,6 +697,14 @@ def _share_at(xp, t, percussivity):
     i = _index(xp, xp.floor(pos).clip(0, len(table) - 2))
     frac = pos - i
     return table[i] * (1.0 - frac) + table[i + 1] * frac
+
+
+def _click_floor(xp, part_power, noise_power, click_power, share):
+    """The click's lowest amplitude gain that keeps its share of the power at `share`'s lowest."""
+    body = part_power.sum(-1)[..., None] + noise_power.sum(-1)[..., None]
+    click = click_power.sum(-1)[..., None] + 1e-30
+    low = share[0]
+    return xp.sqrt((low / (1.0 - low) * body / click).clip(1.0 / MAX_CLICK_GAIN, 1.0))
 
 
 def _click_gain(xp, part_power, noise_power, click_power, share):

@@ -194,8 +194,9 @@ class NumpyImpactSynth:
         return self.noise_table[(start + np.arange(n_frames)) % NOISE_TABLE_FRAMES]
 
     # -- the whole synthesiser ----------------------------------------------------------------
-    def forward(self, raw, curves, state: dict):
-        """raw (T, n_raw), curves (T, 7) -> audio (T * samples_per_frame,) float32, new state."""
+    def forward(self, raw, curves, state: dict, moved=()):
+        """raw (T, n_raw), curves (T, 7) -> audio (T * samples_per_frame,) float32, new state.
+        moved: how far a control moves each descriptor in this render (knobs.enforce)."""
         raw = np.asarray(raw, f32)
         curves = np.asarray(curves, f32)
         loudness, pitch = curves[:, D.INDEX["loudness"]], curves[:, D.INDEX["pitch"]]
@@ -219,7 +220,7 @@ class NumpyImpactSynth:
             part_gain, bin_gain, noise_bin_gain, click_gain = (g.astype(f32) for g in enforce(
                 np, self.knob_tables, curves.astype(np.float64), p_ctrl["freqs"].astype(np.float64), pair_power,
                 mag * mag * self.noise_bin_weights, c_bins.astype(np.float64),
-                reverb_ratio(np, rv_ctrl["wet"].astype(np.float64), rv_ctrl["log_decay"].astype(np.float64))))
+                reverb_ratio(np, rv_ctrl["wet"].astype(np.float64), rv_ctrl["log_decay"].astype(np.float64)), moved))
             amp = (amp.reshape(t, UPSAMPLE, -1) * part_gain[:, None]).reshape(n_frames, -1)
             n_ctrl = {"magnitude": n_ctrl["magnitude"] * np.repeat(noise_bin_gain, 2, axis=-1)}
             click_gain = bin_gain * click_gain
