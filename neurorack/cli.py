@@ -315,7 +315,7 @@ def cmd_render(args):
         curves[:, D.INDEX[name]] = min(1.0, max(0.0, value))
         moved[D.INDEX[name]] = 1.0
     gen = _load(args.model, args.backend)
-    audio = gen.render(D.Trajectory(curves, traj.timbre, tuple(moved) if args.set else ()), sample_rate=args.sample_rate)
+    audio = gen.render(D.Trajectory(curves, traj.timbre, tuple(moved)), sample_rate=args.sample_rate)
     write_wav(args.out, audio, args.sample_rate)
     print(f"{args.out}: {len(audio) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
 

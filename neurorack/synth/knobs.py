@@ -664,7 +664,7 @@ def _solve_noise(xp, t, part_freqs, part_power, noise_power, fixed_power, flat_d
 def _quiet_click(xp, t, part_freqs, part_power, noise_power, click_power, tail_power, flat_db, floor_gain, steps):
     """The click's further amplitude gain (at most 1, at least floor_gain) that brings the
     estimated flatness down to the top of the noisiness band where the noise alone could not:
-    the click is white, and on a percussive base held at noisiness 0.1 with the noise gone it
+    the click is white, and on a percussive sound set to noisiness 0.1 with the noise gone it
     kept the flatness at 0.5-0.57 (ACEAURA, the snare, the crash)."""
     flatness = _Flatness(xp, t, part_freqs, part_power, click_power, noise_power + tail_power)
     zero = xp.zeros_like(floor_gain)
@@ -699,19 +699,22 @@ def _share_at(xp, t, percussivity):
     return table[i] * (1.0 - frac) + table[i + 1] * frac
 
 
-def _click_floor(xp, part_power, noise_power, click_power, share):
-    """The click's lowest amplitude gain that keeps its share of the power at `share`'s lowest."""
-    body = part_power.sum(-1)[..., None] + noise_power.sum(-1)[..., None]
-    click = click_power.sum(-1)[..., None] + 1e-30
-    low = share[0]
-    return xp.sqrt((low / (1.0 - low) * body / click).clip(1.0 / MAX_CLICK_GAIN, 1.0))
-
-
-def _click_gain(xp, part_power, noise_power, click_power, share):
-    """The click's amplitude gain that brings its share of the frame's power (as shaped, in the
-    analysed band) to within `share` (lowest, highest)."""
+def _share_gains(part_power, noise_power, click_power, share):
+    """The click's power gains that bring its share of the frame's power (as shaped, in the
+    analysed band) to `share`'s lowest and to its highest."""
     body = part_power.sum(-1)[..., None] + noise_power.sum(-1)[..., None]
     click = click_power.sum(-1)[..., None] + 1e-30
     low, high = share
-    wanted = xp.minimum(xp.maximum(xp.ones_like(click), low / (1.0 - low) * body / click), high / (1.0 - high) * body / click)
-    return xp.sqrt(wanted.clip(1.0 / MAX_CLICK_GAIN, MAX_CLICK_GAIN))
+    return low / (1.0 - low) * body / click, high / (1.0 - high) * body / click
+
+
+def _click_floor(xp, part_power, noise_power, click_power, share):
+    """The click's lowest amplitude gain (at most 1) that keeps its share at `share`'s lowest."""
+    low, _ = _share_gains(part_power, noise_power, click_power, share)
+    return xp.sqrt(low.clip(1.0 / MAX_CLICK_GAIN, 1.0))
+
+
+def _click_gain(xp, part_power, noise_power, click_power, share):
+    """The click's amplitude gain that brings its share to within `share` (lowest, highest)."""
+    low, high = _share_gains(part_power, noise_power, click_power, share)
+    return xp.sqrt(xp.minimum(xp.maximum(xp.ones_like(low), low), high).clip(1.0 / MAX_CLICK_GAIN, MAX_CLICK_GAIN))
