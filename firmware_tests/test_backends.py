@@ -210,7 +210,7 @@ def test_onnx_backend_renders_what_the_cpu_backend_renders_with_a_knob_at_either
     decoders' last-bit differences into two renders. The knob is marked moved, as a CV turns it."""
     for sound in sounds:
         for name in ("brightness", "richness", "noisiness", "percussivity"):
-            moved = tuple(1.0 if n == name else 0.0 for n in D.NAMES)
+            moved = D.Trajectory.turned(name)
             for level in (0.1, 0.9):
                 curves = sound.trajectory.curves.copy()
                 curves[:, D.INDEX[name]] = level

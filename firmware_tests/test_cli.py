@@ -154,7 +154,7 @@ def test_render_set_turns_the_knob_it_sets(descriptor_json, tmp_path):
     traj = D.load_trajectory(descriptor_json)
     curves = traj.curves.copy()
     curves[:, D.INDEX["noisiness"]] = 0.1
-    moved = tuple(1.0 if name == "noisiness" else 0.0 for name in D.NAMES)
+    moved = D.Trajectory.turned("noisiness")
     gen = load_model(backend="onnx")
     turned, held = gen.render(D.Trajectory(curves, traj.timbre, moved)), gen.render(D.Trajectory(curves, traj.timbre))
     assert np.abs(audio - turned).max() < 1e-3 < np.abs(held - turned).max()

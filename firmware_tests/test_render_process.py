@@ -48,7 +48,7 @@ def test_what_a_control_moves_reaches_the_child(process, library):
     traj = library.get("Snap").trajectory
     curves = traj.curves.copy()
     curves[:, D.INDEX["noisiness"]] = 0.1
-    moved = tuple(1.0 if name == "noisiness" else 0.0 for name in D.NAMES)
+    moved = D.Trajectory.turned("noisiness")
     here = load_model(backend="onnx")
     held, turned = here.render(D.Trajectory(curves, traj.timbre)), here.render(D.Trajectory(curves, traj.timbre, moved))
     assert np.abs(held - turned).max() > 1e-2  # Snap's click gives way when noisiness is turned

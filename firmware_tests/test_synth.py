@@ -312,7 +312,7 @@ def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
     """Two strong low partials over a noise floor falling 60 dB to 24 kHz, brightness set to 0.1
     and richness held at 0.7: darkening narrows the spread, brightening widens it, and from the
     start shapes that only brighten or spread the solve stopped on the bright side (tilt +0.5),
-    the knob turned the wrong way (knobs.START_SHAPES' last: a darkening start)."""
+    the knob turned the wrong way (knobs.START_SHAPES' (-0.5, 0.1): a darkening start)."""
     from neurorack.synth.knobs import KnobTables, enforce
 
     tables = KnobTables(FrameGrid(48000))
@@ -351,10 +351,6 @@ def test_a_low_percussivity_setting_turns_a_loud_click_down():
     assert np.all(enforce(np, t, curves, freqs, part_power, noise, click, reverb)[3] >= 1.0)  # high: a floor only
 
 
-def moved(*names) -> tuple:
-    return tuple(1.0 if name in names else 0.0 for name in D.NAMES)
-
-
 def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves():
     """The click is white: with the noise gone, a loud one holds the flatness up. Where noisiness
     is the knob turned, the click gives way too; where brightness or richness is turned as well,
@@ -366,8 +362,8 @@ def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves():
     curves[:, D.INDEX["noisiness"]] = 0.1
     curves[:, D.INDEX["percussivity"]] = 0.1  # no floor from percussivity
     held = enforce(np, t, curves, freqs, part_power, noise, click, reverb)[3]
-    turned = enforce(np, t, curves, freqs, part_power, noise, click, reverb, moved("noisiness"))[3]
-    both = enforce(np, t, curves, freqs, part_power, noise, click, reverb, moved("noisiness", "richness"))[3]
+    turned = enforce(np, t, curves, freqs, part_power, noise, click, reverb, D.Trajectory.turned("noisiness"))[3]
+    both = enforce(np, t, curves, freqs, part_power, noise, click, reverb, D.Trajectory.turned("noisiness", "richness"))[3]
     assert np.all(turned <= held * (1 + 1e-9)) and np.median(turned / held) < 0.5
     np.testing.assert_array_equal(both, held)
 
@@ -379,7 +375,7 @@ def test_a_turned_richness_keeps_the_noise_level_its_spread_counted_on(monkeypat
 
     t, curves, *inputs = knob_frames(64, seed=6)
     curves[:, D.INDEX["richness"]] = 0.9
-    turned = knobs.enforce(np, t, curves, *inputs, moved("richness"))
+    turned = knobs.enforce(np, t, curves, *inputs, D.Trajectory.turned("richness"))
     held = knobs.enforce(np, t, curves, *inputs)
     monkeypatch.setattr(knobs, "_solve_noise", lambda xp, t, *args: args[-2])  # the gain it was given
     unlevelled = knobs.enforce(np, t, curves, *inputs)

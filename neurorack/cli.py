@@ -307,15 +307,16 @@ def cmd_render(args):
 
     traj = D.load_trajectory(args.descriptors)
     curves = traj.curves.copy()
-    moved = [0.0] * len(D.NAMES)  # a descriptor set here is a knob turned (Trajectory.moved)
+    names = []
     for item in args.set:
         name, value = parse_setting(item)
         if not 0.0 <= value <= 1.0:
             log.warning("--set %s=%g is outside [0, 1]; clamped", name, value)
         curves[:, D.INDEX[name]] = min(1.0, max(0.0, value))
-        moved[D.INDEX[name]] = 1.0
+        names.append(name)
     gen = _load(args.model, args.backend)
-    audio = gen.render(D.Trajectory(curves, traj.timbre, tuple(moved)), sample_rate=args.sample_rate)
+    # a descriptor set here is a knob turned: it wins where it and a held one cannot both be met
+    audio = gen.render(D.Trajectory(curves, traj.timbre, D.Trajectory.turned(*names)), sample_rate=args.sample_rate)
     write_wav(args.out, audio, args.sample_rate)
     print(f"{args.out}: {len(audio) / args.sample_rate:.2f} s at {args.sample_rate} Hz")
 

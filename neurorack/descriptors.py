@@ -102,6 +102,14 @@ class Trajectory:
     # where two cannot both be met (synth/knobs.py).
     moved: tuple = ()
 
+    @staticmethod
+    def turned(*names: str) -> tuple:
+        """The `moved` of a render in which these descriptors are turned all the way."""
+        unknown = set(names) - set(NAMES)
+        if unknown:
+            raise ValueError(f"no descriptor named {', '.join(sorted(unknown))}")
+        return tuple(1.0 if name in names else 0.0 for name in NAMES)
+
     @property
     def n_frames(self) -> int:
         return int(self.curves.shape[0])

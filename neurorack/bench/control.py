@@ -30,7 +30,7 @@ def bench_control(base_paths=(), model_path=None) -> dict:
         loud = traj.curves[:, D.INDEX["loudness"]]
         audible = loud >= loud.max() - 0.5  # 0.5 of the 80 dB scale = 40 dB
         for d, descriptor in enumerate(D.NAMES):
-            moved = tuple(1.0 if i == d else 0.0 for i in range(len(D.NAMES)))
+            moved = D.Trajectory.turned(descriptor)
             measured = []
             for level in LEVELS:
                 curves = traj.curves.copy()

@@ -94,7 +94,7 @@ EXTENT = 1e-4  # the spectrum's extent: every element within 40 dB of its strong
 # the opposite (the first 11: richness 0.432 and brightness 0.362 against 0.426 and 0.350 for 25).
 # The next four spread hard: from the first 11, frames of a low tonal sound asked for richness 0.9
 # stopped near b = 0.45 at twice the cost a grid found at b = 0.6-1 (span 0.497 -> 0.516 with them).
-# The last darkens: without it, on frames where darkening also narrows (two low partials over a
+# (-0.5, 0.1) darkens: without it, on frames where darkening also narrows (two low partials over a
 # falling noise floor, richness held high), brightness 0.1 was solved by brightening, at a
 # higher cost than the dark side's (ACEAURA's brightness span 0.457 -> 0.501, 13 -> 14 bases;
 # with (-0.5, 0) a 1e-7 nudge moved a random frame's gains 64 %, with (-1, 0) the two synthesisers
