@@ -206,10 +206,11 @@ def test_onnx_backend_renders_what_the_cpu_backend_renders(cpu, onnx, sounds):
 
 def test_onnx_backend_renders_what_the_cpu_backend_renders_with_a_knob_at_either_end(cpu, onnx, sounds):
     """The knobs' solves at their hardest (a held spread against a turned one, a curvature
-    spreading a low sound, the click giving way to a turned noisiness) must not magnify the
-    decoders' last-bit differences into two renders. The knob is marked moved, as a CV turns it."""
+    spreading a low sound, the click giving way to a turned noisiness, the noise levelled for a
+    turned tone_like) must not magnify the decoders' last-bit differences into two renders. The
+    knob is marked moved, as a CV turns it."""
     for sound in sounds:
-        for name in ("brightness", "richness", "noisiness", "percussivity"):
+        for name in ("brightness", "richness", "noisiness", "percussivity", "tone_like"):
             moved = D.Trajectory.turned(name)
             for level in (0.1, 0.9):
                 curves = sound.trajectory.curves.copy()

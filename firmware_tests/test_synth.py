@@ -269,9 +269,10 @@ def test_the_knobs_gains_move_smoothly_with_the_controls():
         t, curves, *inputs = knob_frames(400, seed)
         rng = np.random.default_rng(seed + 10)
         nudged = [x * (1.0 + 1e-7 * rng.standard_normal(x.shape)) for x in inputs]
-        for gain, other in zip(enforce(np, t, curves, *inputs), enforce(np, t, curves, *nudged)):
-            assert np.all(np.isfinite(gain)) and np.all(gain >= 0)
-            assert np.abs(np.log(np.maximum(other, 1e-300)) - np.log(np.maximum(gain, 1e-300))).max() < 1e-2, seed
+        for moved in ((), D.Trajectory.turned("tone_like")):  # held, and tone_like's solve as well
+            for gain, other in zip(enforce(np, t, curves, *inputs, moved), enforce(np, t, curves, *nudged, moved)):
+                assert np.all(np.isfinite(gain)) and np.all(gain >= 0)
+                assert np.abs(np.log(np.maximum(other, 1e-300)) - np.log(np.maximum(gain, 1e-300))).max() < 1e-2, seed
 
 
 def test_where_the_noise_is_nearly_white_the_bands_above_low_settings_are_whole_again(monkeypatch):
@@ -381,3 +382,97 @@ def test_a_turned_richness_keeps_the_noise_level_its_spread_counted_on(monkeypat
     unlevelled = knobs.enforce(np, t, curves, *inputs)
     np.testing.assert_allclose(turned[2], unlevelled[2], rtol=1e-9)
     assert np.abs(np.log(held[2] / turned[2])).max() > 0.1  # the held noisiness would have moved it
+
+
+def band_noise(rate, seconds, low_hz, high_hz, rng):
+    """Noise of unit power, flat from low_hz to high_hz."""
+    spectrum = np.fft.rfft(rng.standard_normal(int(rate * seconds)))
+    f = np.fft.rfftfreq(int(rate * seconds), 1 / rate)
+    spectrum[(f < low_hz) | (f > high_hz)] = 0.0
+    y = np.fft.irfft(spectrum)
+    return y / np.sqrt(np.mean(y * y))
+
+
+@pytest.mark.parametrize("sine_power, noise_band", [(1.0, None), (0.0, (20.0, 300.0)), (0.0, (1000.0, 6000.0)),
+                                                    (0.5, (1000.0, 6000.0)), (0.5, (20.0, 300.0))])
+def test_the_tone_like_estimate_reads_what_the_analysis_reads(sine_power, noise_band):
+    """periodicity.py estimates tone_like from a frame's parts (a partial's power at its frequency,
+    the noise's per bin) as the analysis reads it from audio: a sine, noise held below 300 Hz
+    (which the measure reads tonal, 0.85), bright noise (not tonal), and the sine over each."""
+    import librosa
+
+    from neurorack.synth.knobs import KnobTables
+    from neurorack.synth.periodicity import Periodicity
+
+    rate, hz = D.ANALYSIS_SR, 440.0
+    tables = KnobTables(FrameGrid(48000))
+    y = np.sqrt(2 * sine_power) * np.sin(2 * np.pi * hz * np.arange(rate) / rate)
+    bins = np.zeros((1, tables.n_bins))
+    if noise_band is not None:
+        y = y + np.sqrt(1.0 - sine_power) * band_noise(rate, 1.0, *noise_band, np.random.default_rng(1))
+        f = tables.bin_freqs
+        # the share of each 100 Hz bin (centred on its frequency) the band covers
+        cover = (np.minimum(f + 50.0, noise_band[1]) - np.maximum(f - 50.0, noise_band[0])).clip(0.0, None)
+        bins[0] = (1.0 - sine_power) * cover / cover.sum()
+    analysed = float(np.median(D._periodicity(y, 1 + len(y) // D.HOP, librosa)[10:-10]))
+    t = tables.arrays()
+    estimate = 1.0 - float(Periodicity(np, t, np.array([[hz]]), np.array([[sine_power]]), bins, bins * 0.0)(
+        np.zeros((1, 1)))[0][0, 0])
+    # within the knob's band (knobs.TONE_BAND); the widest miss is the sine over low noise, 0.08
+    assert estimate == pytest.approx(analysed, abs=0.1), (estimate, analysed)
+
+
+def tonal_frames(frames: int = 16):
+    """enforce()'s inputs for a harmonic tone at 200 Hz (partials falling 6 dB each) over flat noise
+    from 1 to 6 kHz, no click, no tail: a frame whose tone_like the noise's level can move."""
+    from neurorack.synth.knobs import KnobTables
+
+    tables = KnobTables(FrameGrid(48000))
+    t = {**vars(tables), **tables.arrays()}
+    freqs = np.tile(200.0 * np.arange(1, 33), (frames, 1))
+    part_power = np.tile(0.25 ** np.arange(32), (frames, 1))
+    f = tables.bin_freqs
+    noise = np.tile(((f >= 1000) & (f <= 6000)) * 1e-3, (frames, 1))
+    click = np.full((frames, tables.n_bins), 1e-12)
+    curves = np.tile(np.array([0.6, 0.2, 0.3, 0.5, 0.3, 0.5, 0.5]), (frames, 1))
+    return t, curves, freqs, part_power, noise, click, np.zeros((frames, 8))
+
+
+@pytest.mark.parametrize("setting", [0.1, 0.9])
+def test_a_turned_tone_like_levels_the_noise_until_the_estimate_meets_it(setting):
+    """Turned, tone_like levels the noise (more of it is less periodic) until the estimate is
+    within the band of the setting; the partials and the click keep the gains a held tone_like
+    gives them, and with noisiness turned too, noisiness wins: the render a turned noisiness
+    alone gives."""
+    from neurorack.synth.knobs import TONE_BAND, enforce
+    from neurorack.synth.periodicity import Periodicity
+
+    t, curves, freqs, part_power, noise, click, reverb = tonal_frames()
+    # weak noise to be lowered from; strong noise, held noisy, to be raised from
+    noise = noise * (1.0 if setting < 0.5 else 1e3)
+    curves[:, D.INDEX["tone_like"]] = setting
+    curves[:, D.INDEX["noisiness"]] = 0.3 if setting < 0.5 else 0.6
+    inputs = (freqs, part_power, noise, click, reverb)
+    held = enforce(np, t, curves, *inputs)
+    turned = enforce(np, t, curves, *inputs, D.Trajectory.turned("tone_like"))
+    for a, b in zip(held[:2], turned[:2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(held[3], turned[3])
+    assert np.all(turned[2] > held[2]) if setting < 0.5 else np.all(turned[2] < held[2])
+
+    nb = t["n_band"]
+    part_gain, _, noise_gain, _ = turned
+    tables = {**t, "tone_bin_lags": t["tone_bin_lags"][:nb]}
+
+    def tone_like(noise_gain):
+        return 1.0 - Periodicity(np, tables, freqs, part_power * part_gain ** 2, (noise * noise_gain ** 2)[:, :nb],
+                                 click[:, :nb])(np.zeros((len(freqs), 1)))[0][:, 0]
+
+    before, after = tone_like(held[2]), tone_like(noise_gain)
+    assert np.all(np.abs(before - setting) > TONE_BAND + 0.1), before  # the held render was far off
+    assert np.all(np.abs(after - setting) <= TONE_BAND + 0.01), after
+
+    noisy = enforce(np, t, curves, *inputs, D.Trajectory.turned("noisiness"))
+    both = enforce(np, t, curves, *inputs, D.Trajectory.turned("noisiness", "tone_like"))
+    for a, b in zip(noisy, both):
+        np.testing.assert_array_equal(a, b)

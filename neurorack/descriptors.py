@@ -36,6 +36,7 @@ FRAME_RATE = 100
 ANALYSIS_SR = 24000
 HOP = ANALYSIS_SR // FRAME_RATE  # 240 samples, 10 ms
 N_FFT = 2048  # spectral descriptors: 85 ms window, 11.7 Hz bins
+PERIODICITY_LAGS = (ANALYSIS_SR // 2000, ANALYSIS_SR // 40)  # tone_like's lags in samples: 0.5 to 25 ms
 F0_RANGE_HZ = (40.0, 2000.0)  # yin's search (from 30 Hz it takes sub-octaves of inharmonic rings for their period)
 SUB_F0_HZ = 30.0  # and below it, where a tone is that low (the pitch scale starts at C1, 32.7 Hz)
 REFINE_CENTS = 60  # yin's own error is a fraction of this
@@ -368,7 +369,7 @@ def _periodicity(y, n, librosa) -> np.ndarray:
     """Peak of the unbiased normalised autocorrelation for lags of 0.5 to 25 ms (40 Hz to 2 kHz)."""
     frames = librosa.util.frame(np.pad(y, (N_FFT // 2, N_FFT // 2)), frame_length=N_FFT, hop_length=HOP)[:, :n]
     frames = frames - frames.mean(axis=0, keepdims=True)
-    lag_min, lag_max = ANALYSIS_SR // 2000, ANALYSIS_SR // 40
+    lag_min, lag_max = PERIODICITY_LAGS
     r = librosa.autocorrelate(frames, max_size=lag_max + 1, axis=0)
     unbiased = r[lag_min:] * (N_FFT / (N_FFT - np.arange(lag_min, lag_max + 1)))[:, None]
     return np.max(unbiased, axis=0) / np.maximum(r[0], 1e-12)

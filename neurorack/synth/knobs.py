@@ -1,4 +1,5 @@
-"""What the synthesiser enforces of four knobs: brightness, richness, noisiness, percussivity.
+"""What the synthesiser enforces of the knobs: brightness, richness, noisiness, percussivity,
+and tone_like where a control turns it.
 
 Loudness is enforced per frame (the dry mix is scaled to the requested RMS). These four are
 enforced per descriptor frame too, on the decoder's spectra before the loudness gain, each to
@@ -18,12 +19,16 @@ within a band of its setting (inside it the decoder's render stands):
   noise's own colour and its share of the tilt also fade out (at 1: white);
 - **percussivity**: the click's share of each frame's power held between two bounds, from a
   model of the analysis's envelope measure (the clicks fill three of the 16 sub-blocks of
-  its 20 ms window): a floor for high settings and a ceiling for low ones.
+  its 20 ms window): a floor for high settings and a ceiling for low ones;
+- **tone_like**, turned only: the noise's level again, solved so that the estimated peak of the
+  autocorrelation (periodicity.py) comes within TONE_BAND of the setting.
 
 Where two knobs cannot both be met, the one a control moves wins (``moved``, _precedence): a
-turned noisiness quiets the click as well as the noise (brightness and richness held), and a
-turned richness keeps the noise at the level its spread counted on (noisiness held). The curves
-alone cannot say which knob is turned; the engine marks what its CVs and MIDI controls shift.
+turned noisiness quiets the click as well as the noise (brightness and richness held), a
+turned richness keeps the noise at the level its spread counted on (noisiness held), and a
+turned tone_like levels the noise for itself (noisiness held; the estimate in periodicity.py:
+more noise is less periodic). The curves alone cannot say which knob is turned; the engine
+marks what its CVs and MIDI controls shift. A sound's own tone_like stays learned.
 
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
 seldom go there, so the decoder's render is not trusted there. At the low end of brightness and
@@ -31,7 +36,7 @@ richness the band above a setting narrows the same way (_trusted_above).
 
 The estimates are computed from the controls (each partial's power at its frequency, each
 bin's noise and click power, the reverb tail they feed at its steady level), not from audio:
-a few passes over K + bins numbers per frame. tone_like stays learned. Written once for numpy
+a few passes over K + bins numbers per frame. Written once for numpy
 and torch (``xp`` is either module, arrays in float64): the two synthesisers share it, so
 they cannot disagree; torch calls it without gradient (the solved gains are constants to the
 network, as the loudness gain's target is).
@@ -43,6 +48,7 @@ import math
 import numpy as np
 
 from .. import descriptors as D
+from .periodicity import Periodicity, lag_tables
 
 LN2 = math.log(2.0)
 ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
@@ -141,6 +147,12 @@ MOVED_FULL = 0.2  # 1 V at depth 1
 CLICK_GIVES_WAY = (0.2, 0.4)  # noisiness settings from which the percussivity's floor on the click holds (_gives_way)
 CLICK_STEP = 2.0  # the most the click's log power moves in one step of _quiet_click
 MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
+# tone_like, solved on the noise's level where it is turned (_solve_tone): its band, the steps,
+# and the slopes (of 1 - tone_like per log of noise power) below which the steps are damped,
+# and below which they shrink to none (a kick's own noise is as periodic as its partials).
+TONE_BAND = 0.1
+TONE_STEPS = 8
+TONE_MIN_SLOPE, TONE_STALL = 0.05, 0.005
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
 EULER_GAMMA = 0.5772156649015329  # E[log] of an exponential variable is log(mean) - gamma
@@ -211,6 +223,9 @@ class KnobTables:
         self.bin_lv = np.where(count > 0, mean, self.bin_v)
         self.bin_lv_var = np.maximum(square - mean * mean, 0.0) * self.bin_counted
         self.reverb_interp_band = np.ascontiguousarray(self.reverb_interp[:, :self.n_band])
+        tone = lag_tables(f, self.bin_hz)
+        self.tone_coarse_lags, self.tone_fine_lags, self.tone_bin_lags = (
+            tone["tone_coarse_lags"], tone["tone_fine_lags"], tone["tone_bin_lags"])
 
     def arrays(self) -> dict:
         return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
@@ -257,7 +272,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
     # The solves see the analysed band only (bins up to 12 kHz; above, every weight is 0).
     nb = t["n_band"]
-    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted")
+    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted", "tone_bin_lags")
     tb = {**t, **{k: t[k][:nb] for k in banded}, "n_bins": nb}
     # The tail follows the dry band by band, so it is estimated once, unshaped, in two parts:
     # what the noise feeds (moves with the noise's gain) and what partials and click feed.
@@ -307,7 +322,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
     noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
                               flat_db, noise_below, noise_gain, NOISE_STEPS // 2)
-    noise_first, richness_first = _precedence(moved)
+    noise_first, richness_first, tone_first = _precedence(moved)
     if richness_first > 0.0:
         # Richness moved, noisiness held: the noise keeps the level the shape's spread counted on
         # (a low boom whose partials start high spreads only through its low noise, which the held
@@ -323,6 +338,12 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
         floor = (_click_floor(xp, part_shaped, noise_now, clicked, share) * _gives_way(noisiness)).clip(0.0, 1.0)
         click_gain = click_gain * _quiet_click(xp, tb, part_freqs, part_shaped, noise_now, clicked, tail_shaped, flat_db,
                                                1.0 - noise_first * (1.0 - floor), NOISE_STEPS)
+    if tone_first > 0.0:
+        # tone_like moved, noisiness held: the noise's level is solved for tone_like instead
+        # (periodicity.py). The curves alone would never ask it: a sound's own tone_like and
+        # noisiness agree with each other, a turned one need not.
+        noise_gain = noise_gain * _solve_tone(xp, tb, part_freqs, part_shaped, noise_shaped * noise_gain ** 2,
+                                              click_shaped * click_gain ** 2 + tail_shaped, curves[..., 3:4]) ** tone_first
     noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
     return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
 
@@ -617,26 +638,48 @@ class _Flatness:
         return log_geo - xp.log(mean), d_geo - d_mean
 
     def solve(self, x, ln_target, low, high, steps, limit=1.0):
-        """Newton on x, within [low, high], toward ln_target, in steps of at most `limit`."""
-        xp = self.xp
-        x = xp.minimum(xp.maximum(x, low), high)
-        for _ in range(steps):
-            ln_flat, slope = self(x)
-            # The slope's floor damps the steps where the moving part hardly moves the flatness
-            # (the rest's floor rules): there the answer would be ill-conditioned, and backends
-            # that differ in their last bits would render different noise.
-            x = xp.minimum(xp.maximum(x - ((ln_flat - ln_target) / slope.clip(MIN_SLOPE, None)).clip(-limit, limit), low), high)
-        return x
+        return _newton(self.xp, self, x, ln_target, low, high, steps, limit, MIN_SLOPE)
+
+
+def _newton(xp, measure, x, target, low, high, steps, limit, min_slope, stall=0.0):
+    """Newton on x, within [low, high], toward target, in steps of at most `limit`, for a measure
+    (x -> value, slope) that rises with x. The slope's floor damps the steps where x hardly moves
+    the measure (the rest rules): there the answer would be ill-conditioned, and backends that
+    differ in their last bits would render different noise. Below `stall` of slope the steps
+    shrink in proportion, to none where the slope is 0 or wrong: x is not driven to a bound where
+    it does not move the measure at all."""
+    x = xp.minimum(xp.maximum(x, low), high)
+    for _ in range(steps):
+        value, slope = measure(x)
+        step = ((value - target) / slope.clip(min_slope, None)).clip(-limit, limit)
+        if stall > 0.0:
+            step = step * (slope / stall).clip(0.0, 1.0)
+        x = xp.minimum(xp.maximum(x - step, low), high)
+    return x
 
 
 def _precedence(moved):
     """-> how much noisiness goes first over brightness and richness (it is moved, they are not),
-    and how much richness over noisiness: each 0..1, from a render's `moved`."""
+    how much richness over noisiness, and how much tone_like over noisiness: each 0..1, from a
+    render's `moved`."""
     if len(moved) == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     m = [min(1.0, abs(float(x)) / MOVED_FULL) for x in moved]
     noisiness, richness, brightness = m[D.INDEX["noisiness"]], m[D.INDEX["richness"]], m[D.INDEX["brightness"]]
-    return noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness)
+    tone_like = m[D.INDEX["tone_like"]]
+    return noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness), tone_like * (1.0 - noisiness)
+
+
+def _solve_tone(xp, t, part_freqs, part_power, noise_power, fixed_power, tone_like):
+    """The noise's further amplitude gain that brings the estimated tone_like to within TONE_BAND
+    of the setting, the noise kept within NOISE_RANGE of the rest's power."""
+    aperiodicity = Periodicity(xp, t, part_freqs, part_power, noise_power, fixed_power)
+    zero = xp.zeros_like(tone_like)
+    target = 1.0 - _into_band(xp, 1.0 - aperiodicity(zero)[0], tone_like, TONE_BAND)
+    low, high = aperiodicity.relative + math.log(NOISE_RANGE[0]), aperiodicity.relative + math.log(NOISE_RANGE[1])
+    x = _newton(xp, aperiodicity, zero, target, xp.minimum(low, zero), xp.maximum(high, zero), TONE_STEPS, 1.0,
+                TONE_MIN_SLOPE, TONE_STALL)
+    return xp.exp(0.5 * x)
 
 
 def _gives_way(noisiness):
