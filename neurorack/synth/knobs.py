@@ -49,6 +49,7 @@ import numpy as np
 
 from .. import descriptors as D
 from .periodicity import Periodicity, lag_tables
+from .xp import as_index, take_along
 
 LN2 = math.log(2.0)
 ANALYSIS_TOP_HZ = D.ANALYSIS_SR / 2  # the analysis sees nothing above this
@@ -238,14 +239,6 @@ def _octaves(xp, f):
 
 def _cat(xp, a, b):
     return xp.concatenate([a, xp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])], axis=-1)
-
-
-def _index(xp, x):
-    return x.long() if hasattr(x, "long") else x.astype(np.int64)
-
-
-def _take(xp, x, idx):
-    return xp.take_along_dim(x, idx, -1) if hasattr(xp, "take_along_dim") else xp.take_along_axis(x, idx, -1)
 
 
 def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_power, reverb_ratio, moved=()):
@@ -722,8 +715,8 @@ def _at(xp, t, per_bin, freqs):
     pos = (freqs / t["bin_hz"]).clip(0.0, t["n_bins"] - 1.0)
     low = xp.floor(pos).clip(0.0, t["n_bins"] - 2.0)
     frac = pos - low
-    i = _index(xp, low)
-    return _take(xp, per_bin, i) * (1.0 - frac) + _take(xp, per_bin, i + 1) * frac
+    i = as_index(xp, low)
+    return take_along(xp, per_bin, i) * (1.0 - frac) + take_along(xp, per_bin, i + 1) * frac
 
 
 def _click_share(xp, t, percussivity):
@@ -737,7 +730,7 @@ def _click_share(xp, t, percussivity):
 def _share_at(xp, t, percussivity):
     table = t["share_table"]
     pos = percussivity.clip(0.0, 1.0) * (len(table) - 1)
-    i = _index(xp, xp.floor(pos).clip(0, len(table) - 2))
+    i = as_index(xp, xp.floor(pos).clip(0, len(table) - 2))
     frac = pos - i
     return table[i] * (1.0 - frac) + table[i + 1] * frac
 

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import descriptors as D
+from .xp import take_along
 
 TOP_HZ = D.ANALYSIS_SR / 2
 # A partial's cosine at lag c + l is cos(c) cos(l) - sin(c) sin(l): made at 24 coarse lags and 25
@@ -73,7 +74,6 @@ class Periodicity:
         total = self.fixed_0 + lam * self.moving_0
         r = self.fixed + lam * self.moving
         peak = xp.argmax(r, -1)[..., None]
-        take = (lambda a, i: xp.take_along_dim(a, i, -1)) if hasattr(xp, "take_along_dim") else np.take_along_axis
-        tone = take(r, peak) / total
-        slope = lam * (take(self.moving, peak) - tone * self.moving_0) / total
+        tone = take_along(xp, r, peak) / total
+        slope = lam * (take_along(xp, self.moving, peak) - tone * self.moving_0) / total
         return 1.0 - tone, -slope
