@@ -422,20 +422,44 @@ def test_the_tone_like_estimate_reads_what_the_analysis_reads(sine_power, noise_
     assert estimate == pytest.approx(analysed, abs=0.1), (estimate, analysed)
 
 
-def tonal_frames(frames: int = 16):
-    """enforce()'s inputs for a harmonic tone at 200 Hz (partials falling 6 dB each) over flat noise
-    from 1 to 6 kHz, no click, no tail: a frame whose tone_like the noise's level can move."""
+def tonal_frames(frames: int = 16, hz: float = 200.0, noise_band: tuple = (1000.0, 6000.0), noise_level: float = 1e-3):
+    """enforce()'s inputs for a harmonic tone at hz (partials falling 6 dB each) over flat noise in
+    noise_band, no click, no tail: by default a frame whose tone_like the noise's level can move."""
     from neurorack.synth.knobs import KnobTables
 
     tables = KnobTables(FrameGrid(48000))
     t = {**vars(tables), **tables.arrays()}
-    freqs = np.tile(200.0 * np.arange(1, 33), (frames, 1))
+    freqs = np.tile(hz * np.arange(1, 33), (frames, 1))
     part_power = np.tile(0.25 ** np.arange(32), (frames, 1))
     f = tables.bin_freqs
-    noise = np.tile(((f >= 1000) & (f <= 6000)) * 1e-3, (frames, 1))
+    noise = np.tile(((f >= noise_band[0]) & (f <= noise_band[1])) * noise_level + 1e-9 * noise_level, (frames, 1))
     click = np.full((frames, tables.n_bins), 1e-12)
     curves = np.tile(np.array([0.6, 0.2, 0.3, 0.5, 0.3, 0.5, 0.5]), (frames, 1))
     return t, curves, freqs, part_power, noise, click, np.zeros((frames, 8))
+
+
+def estimated_tone_like(t, freqs, part_power, noise, click, gains):
+    """periodicity.py's tone_like of frames rendered with enforce()'s gains."""
+    from neurorack.synth.periodicity import Periodicity
+
+    nb = t["n_band"]
+    part_gain, _, noise_gain, _ = gains
+    tables = {**t, "tone_bin_lags": t["tone_bin_lags"][:nb]}
+    return 1.0 - Periodicity(np, tables, freqs, part_power * part_gain ** 2, (noise * noise_gain ** 2)[:, :nb],
+                             click[:, :nb])(np.zeros((len(freqs), 1)))[0][:, 0]
+
+
+def tone_like_held_and_turned(t, curves, inputs):
+    """enforce()'s gains with tone_like held and turned, having checked that turning it leaves
+    the partials' and the click's gains as they were: it acts on the noise only."""
+    from neurorack.synth.knobs import enforce
+
+    held = enforce(np, t, curves, *inputs)
+    turned = enforce(np, t, curves, *inputs, D.Trajectory.turned("tone_like"))
+    for a, b in zip(held[:2], turned[:2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(held[3], turned[3])
+    return held, turned
 
 
 @pytest.mark.parametrize("setting", [0.1, 0.9])
@@ -445,7 +469,6 @@ def test_a_turned_tone_like_levels_the_noise_until_the_estimate_meets_it(setting
     gives them, and with noisiness turned too, noisiness wins: the render a turned noisiness
     alone gives."""
     from neurorack.synth.knobs import TONE_BAND, enforce
-    from neurorack.synth.periodicity import Periodicity
 
     t, curves, freqs, part_power, noise, click, reverb = tonal_frames()
     # weak noise to be lowered from; strong noise, held noisy, to be raised from
@@ -453,22 +476,13 @@ def test_a_turned_tone_like_levels_the_noise_until_the_estimate_meets_it(setting
     curves[:, D.INDEX["tone_like"]] = setting
     curves[:, D.INDEX["noisiness"]] = 0.3 if setting < 0.5 else 0.6
     inputs = (freqs, part_power, noise, click, reverb)
-    held = enforce(np, t, curves, *inputs)
-    turned = enforce(np, t, curves, *inputs, D.Trajectory.turned("tone_like"))
-    for a, b in zip(held[:2], turned[:2]):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(held[3], turned[3])
+    held, turned = tone_like_held_and_turned(t, curves, inputs)
     assert np.all(turned[2] > held[2]) if setting < 0.5 else np.all(turned[2] < held[2])
+    # noise that decorrelates is only levelled: its colour is kept
+    ratio = turned[2] / held[2]
+    np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-9)
 
-    nb = t["n_band"]
-    part_gain, _, noise_gain, _ = turned
-    tables = {**t, "tone_bin_lags": t["tone_bin_lags"][:nb]}
-
-    def tone_like(noise_gain):
-        return 1.0 - Periodicity(np, tables, freqs, part_power * part_gain ** 2, (noise * noise_gain ** 2)[:, :nb],
-                                 click[:, :nb])(np.zeros((len(freqs), 1)))[0][:, 0]
-
-    before, after = tone_like(held[2]), tone_like(noise_gain)
+    before, after = (estimated_tone_like(t, freqs, part_power, noise, click, gains) for gains in (held, turned))
     assert np.all(np.abs(before - setting) > TONE_BAND + 0.1), before  # the held render was far off
     assert np.all(np.abs(after - setting) <= TONE_BAND + 0.01), after
 
@@ -476,3 +490,23 @@ def test_a_turned_tone_like_levels_the_noise_until_the_estimate_meets_it(setting
     both = enforce(np, t, curves, *inputs, D.Trajectory.turned("noisiness", "tone_like"))
     for a, b in zip(noisy, both):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_turned_down_tone_like_whitens_noise_that_reads_periodic_itself():
+    """A low boom's noise, held below 300 Hz, reads periodic itself (0.85 in the analysis): more of
+    it cannot lower tone_like, so the noise is whitened, then levelled, until the estimate is
+    within the band; the partials and the click keep their gains."""
+    from neurorack.synth.knobs import TONE_BAND
+
+    t, curves, freqs, part_power, noise, click, reverb = tonal_frames(hz=50.0, noise_band=(20.0, 300.0), noise_level=1e-6)
+    curves[:, D.INDEX["tone_like"]] = 0.1
+    inputs = (freqs, part_power, noise, click, reverb)
+    held, turned = tone_like_held_and_turned(t, curves, inputs)
+    before, after = (estimated_tone_like(t, freqs, part_power, noise, click, gains) for gains in (held, turned))
+    assert np.all(before > 0.9), before
+    assert np.all(np.abs(after - 0.1) <= TONE_BAND + 0.01), after
+
+    nb = t["n_band"]
+    band = t["in_band"][:nb] > 0
+    spread = [np.std(np.log10(noise * gains[2] ** 2)[:, :nb][:, band], axis=1) for gains in (held, turned)]
+    assert np.all(spread[1] < 0.2 * spread[0]), spread  # in decades of power across the band

@@ -21,13 +21,14 @@ within a band of its setting (inside it the decoder's render stands):
   model of the analysis's envelope measure (the clicks fill three of the 16 sub-blocks of
   its 20 ms window): a floor for high settings and a ceiling for low ones;
 - **tone_like**, turned only: the noise's level again, solved so that the estimated peak of the
-  autocorrelation (periodicity.py) comes within TONE_BAND of the setting.
+  autocorrelation (periodicity.py) comes within TONE_BAND of the setting; where the level alone
+  cannot lower it (noise held low reads periodic itself: a kick's), the noise is whitened too.
 
 Where two knobs cannot both be met, the one a control moves wins (``moved``, _precedence): a
 turned noisiness quiets the click as well as the noise (brightness and richness held), a
 turned richness keeps the noise at the level its spread counted on (noisiness held), and a
-turned tone_like levels the noise for itself (noisiness held; the estimate in periodicity.py:
-more noise is less periodic). The curves alone cannot say which knob is turned; the engine
+turned tone_like levels and whitens the noise for itself (noisiness held; the estimate in
+periodicity.py: more noise, and whiter, is less periodic). The curves alone cannot say which knob is turned; the engine
 marks what its CVs and MIDI controls shift. A sound's own tone_like stays learned.
 
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
@@ -154,6 +155,7 @@ MIN_SLOPE = 0.1  # of the flatness's log per log of noise power (pure noise: 1)
 TONE_BAND = 0.1
 TONE_STEPS = 8
 TONE_MIN_SLOPE, TONE_STALL = 0.05, 0.005
+TONE_WHITEN = 0.2  # tone_like left above its band by the level alone, at which the noise is whitened all the way
 WHITEN_FROM = 0.5
 FLOOR = 10 ** (-56 / 10)  # every analysis bin's floor relative to the mean power: a rendered sine measures -56 dB
 EULER_GAMMA = 0.5772156649015329  # E[log] of an exponential variable is log(mean) - gamma
@@ -280,9 +282,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     # takes precedence over brightness and richness (a dark sound made very noisy gets brighter).
     whiten = ((noisiness - WHITEN_FROM) / (1.0 - WHITEN_FROM)).clip(0.0, 1.0)
     noise_k = 1.0 - whiten
-    log_noise = xp.log(noise_power + 1e-30)
-    log_mean = (t["counts"] * log_noise).sum(-1)[..., None] / t["n_analysis_bins"]
-    colour_gain = xp.exp(-0.5 * whiten * (log_noise - log_mean))
+    colour_gain = xp.exp(-0.5 * whiten * _colour(xp, t, noise_power))
     noise_power = noise_power * colour_gain ** 2
     noise_tail = tail(part_power * 0.0, noise_power)
     fixed_tail = tail(part_power, click_power)
@@ -331,13 +331,17 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
         floor = (_click_floor(xp, part_shaped, noise_now, clicked, share) * _gives_way(noisiness)).clip(0.0, 1.0)
         click_gain = click_gain * _quiet_click(xp, tb, part_freqs, part_shaped, noise_now, clicked, tail_shaped, flat_db,
                                                1.0 - noise_first * (1.0 - floor), NOISE_STEPS)
+    noise_shape_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"]))
     if tone_first > 0.0:
-        # tone_like moved, noisiness held: the noise's level is solved for tone_like instead
-        # (periodicity.py). The curves alone would never ask it: a sound's own tone_like and
-        # noisiness agree with each other, a turned one need not.
-        noise_gain = noise_gain * _solve_tone(xp, tb, part_freqs, part_shaped, noise_shaped * noise_gain ** 2,
-                                              click_shaped * click_gain ** 2 + tail_shaped, curves[..., 3:4]) ** tone_first
-    noise_bin_gain = xp.exp(LN2 * shape.noise_log2_gains(a, b, t["bin_v"])) * colour_gain * noise_gain
+        # tone_like moved, noisiness held: the noise's level, and where that is not enough its
+        # colour, are solved for tone_like instead (periodicity.py). The curves alone would never
+        # ask it: a sound's own tone_like and noisiness agree with each other, a turned one need not.
+        tone_gain, tone_colour = _solve_tone(xp, tb, part_freqs, part_shaped, noise_shaped * noise_gain ** 2,
+                                             click_shaped * click_gain ** 2 + tail_shaped, curves[..., 3:4],
+                                             _colour(xp, t, noise_power * noise_shape_gain ** 2))
+        noise_gain = noise_gain * tone_gain ** tone_first
+        colour_gain = colour_gain * tone_colour ** tone_first
+    noise_bin_gain = noise_shape_gain * colour_gain * noise_gain
     return xp.exp(LN2 * part_s), xp.exp(LN2 * shape.click_log2_gains(a, b, t["bin_v"])), noise_bin_gain, click_gain
 
 
@@ -663,16 +667,41 @@ def _precedence(moved):
     return noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness), tone_like * (1.0 - noisiness)
 
 
-def _solve_tone(xp, t, part_freqs, part_power, noise_power, fixed_power, tone_like):
+def _colour(xp, t, power):
+    """ln of each bin's power over the bins' geometric mean in the analysed band (..., bins)."""
+    log_power = xp.log(power + 1e-30)
+    return log_power - (t["counts"] * log_power).sum(-1)[..., None] / t["n_analysis_bins"]
+
+
+def _solve_tone(xp, tb, part_freqs, part_power, noise_power, fixed_power, tone_like, colour):
     """The noise's further amplitude gain that brings the estimated tone_like to within TONE_BAND
-    of the setting, the noise kept within NOISE_RANGE of the rest's power."""
-    aperiodicity = Periodicity(xp, t, part_freqs, part_power, noise_power, fixed_power)
+    of the setting, the noise kept within NOISE_RANGE of the rest's power, and a gain per bin
+    (..., bins) that whitens it where its level alone cannot: noise gathered below a few hundred
+    hertz reads periodic itself (a kick's), white noise decorrelates within the first lag.
+    noise_power, fixed_power in the band (tb); colour (..., all bins): the noise's (_colour), whose
+    flattening keeps each bin's place and the geometric mean (the level then follows)."""
+    aperiodicity = Periodicity(xp, tb, part_freqs, part_power, noise_power, fixed_power)
     zero = xp.zeros_like(tone_like)
     target = 1.0 - _into_band(xp, 1.0 - aperiodicity(zero)[0], tone_like, TONE_BAND)
-    low, high = aperiodicity.relative + math.log(NOISE_RANGE[0]), aperiodicity.relative + math.log(NOISE_RANGE[1])
-    x = _newton(xp, aperiodicity, zero, target, xp.minimum(low, zero), xp.maximum(high, zero), TONE_STEPS, 1.0,
-                TONE_MIN_SLOPE, TONE_STALL)
-    return xp.exp(0.5 * x)
+
+    def level(measure, x):
+        low, high = measure.relative + math.log(NOISE_RANGE[0]), measure.relative + math.log(NOISE_RANGE[1])
+        return _newton(xp, measure, x, target, xp.minimum(low, x), xp.maximum(high, x), TONE_STEPS, 1.0,
+                       TONE_MIN_SLOPE, TONE_STALL)
+
+    x = level(aperiodicity, zero)
+    # What the level leaves above the band, in tone_like, decides how far the colour flattens.
+    whiten = ((target - aperiodicity(x)[0]) / TONE_WHITEN).clip(0.0, 1.0)
+    colour_gain = xp.exp(-0.5 * whiten * colour)
+    whitened = noise_power * colour_gain[..., :tb["n_bins"]] ** 2
+    flattened = aperiodicity.moved(whitened)
+    # Newton starts where white noise, uncorrelated at every lag, would meet the target: the
+    # noise may have been far too quiet for its 8 steps of at most 1 (a kick's: -50 dB).
+    rest = 1.0 - flattened(flattened.relative + math.log(NOISE_RANGE[0]))[0]
+    start = flattened.relative + xp.log((rest / (1.0 - target)).clip(1.0 + NOISE_RANGE[0], None) - 1.0)
+    x_white = level(flattened, start)
+    x = xp.where(whiten > 0.0, x_white, x)
+    return xp.exp(0.5 * x), colour_gain
 
 
 def _gives_way(noisiness):

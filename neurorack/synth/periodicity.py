@@ -7,15 +7,16 @@ partial of power p at f gives p cos(2 pi f tau); a synthesis bin's noise, spread
 its bin_hz, gives its power times cos(2 pi f tau) sinc(bin_hz tau). Noise that spreads over
 many bins decorrelates within a few lags; partials do not.
 
-Only the noise's level is solved: more noise is less periodic wherever the noise's own
+The noise's level is solved: more noise is less periodic wherever the noise's own
 autocorrelation peaks lower than the rest's, as on a snare or a bright impact. Where the noise
-holds its power below a few hundred hertz (a kick's), it reads periodic itself, and the knob
-moves little: the measure's limit (docs/descriptors.md).
+holds its power below a few hundred hertz (a kick's), it reads periodic itself, and more of it
+cannot lower tone_like: there its colour is whitened first (knobs._solve_tone).
 
 Written for numpy and torch alike (``xp``), in float64, as knobs.py.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -52,7 +53,7 @@ class Periodicity:
 
     def __init__(self, xp, t, part_freqs, part_power, moving, fixed):
         self.xp = xp
-        bin_lags = t["tone_bin_lags"]
+        self.bin_lags = bin_lags = t["tone_bin_lags"]
         power = part_power * (part_freqs <= TOP_HZ)
         w = (2 * math.pi) * part_freqs[..., :, None]  # (..., K, 1)
         coarse, fine = w * t["tone_coarse_lags"], w * t["tone_fine_lags"]
@@ -66,6 +67,13 @@ class Periodicity:
         self.moving_0 = moving.sum(-1)[..., None] + 1e-30
         # ln of the rest's power over the noise's: the bounds of the noise's level (NOISE_RANGE)
         self.relative = xp.log(self.fixed_0 / self.moving_0)
+
+    def moved(self, moving):
+        """The same frame with other noise (..., bins): the partials' part is not made again."""
+        other = copy.copy(self)
+        other.moving, other.moving_0 = moving @ self.bin_lags, moving.sum(-1)[..., None] + 1e-30
+        other.relative = self.xp.log(self.fixed_0 / other.moving_0)
+        return other
 
     def __call__(self, x):
         """-> 1 - the estimated tone_like at x, and its slope in x."""
