@@ -510,3 +510,11 @@ def test_a_turned_down_tone_like_whitens_noise_that_reads_periodic_itself():
     band = t["in_band"][:nb] > 0
     spread = [np.std(np.log10(noise * gains[2] ** 2)[:, :nb][:, band], axis=1) for gains in (held, turned)]
     assert np.all(spread[1] < 0.2 * spread[0]), spread  # in decades of power across the band
+
+    # the same code under torch (the torch synthesiser's), to the last bits that matter
+    from neurorack.synth.knobs import enforce
+
+    as_torch = [torch.as_tensor(x, dtype=torch.float64) for x in (curves, *inputs)]
+    t_torch = {k: torch.as_tensor(v, dtype=torch.float64) if isinstance(v, np.ndarray) else v for k, v in t.items()}
+    for a, b in zip(turned, enforce(torch, t_torch, *as_torch, D.Trajectory.turned("tone_like"))):
+        np.testing.assert_allclose(b.numpy(), a, rtol=1e-9, atol=1e-12)
