@@ -11,7 +11,7 @@ PACKAGE = Path(neurorack.__file__).parent
 LAYERS = [
     {"errors", "fileio", "logs", "assets", "health"},
     {"hal"},
-    {"descriptors"},
+    {"descriptors", "f0"},  # f0: the analysis's pitch measure
     {"synth"},
     {"model", "plots", "__init__"},
     {"sounds", "train"},

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import f0
 from .errors import DescriptorError, SilentAudioError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ N_FFT = 2048  # spectral descriptors: 85 ms window, 11.7 Hz bins
 PERIODICITY_LAGS = (ANALYSIS_SR // 2000, ANALYSIS_SR // 40)  # tone_like's lags in samples: 0.5 to 25 ms
 F0_RANGE_HZ = (40.0, 2000.0)  # yin's search (from 30 Hz it takes sub-octaves of inharmonic rings for their period)
 SUB_F0_HZ = 30.0  # and below it, where a tone is that low (the pitch scale starts at C1, 32.7 Hz)
-REFINE_CENTS = 60  # yin's own error is a fraction of this
 SHORT_WIN = 480  # loudness and percussivity: 20 ms window
 TIMBRE_BANDS = 16
 # The longest trajectory anything reads, analyses or renders: 30 s (an impact is a few seconds).
@@ -253,15 +253,12 @@ def _analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
     centroid = librosa.feature.spectral_centroid(S=mag, freq=freqs)[0]
     spread = _log_frequency_spread(power, freqs)
     periodicity = _periodicity(y, n, librosa)
-    yin = librosa.yin(y, fmin=F0_RANGE_HZ[0], fmax=F0_RANGE_HZ[1], sr=ANALYSIS_SR, frame_length=N_FFT, hop_length=HOP,
-                      center=True)[:n]
 
     # Frames far below the sound's peak carry no reliable shape: hold the nearest
     # audible value, and say "not percussive, not tonal" there.
     audible = loud_db >= min(max(-70.0, loud_db.max() - 50.0), loud_db.max())  # the loudest frame always counts
     tonal = audible & (periodicity > 0.5)
-    f0 = _refined_f0(y, yin, tonal, n, librosa)
-    pitch_midi = librosa.hz_to_midi(np.maximum(f0, 1.0))
+    pitch_midi = librosa.hz_to_midi(np.maximum(_f0(y, tonal, n), 1.0))
     if tonal.any():
         pitch_midi = _hold_nearest(pitch_midi, tonal)
     else:
@@ -281,61 +278,22 @@ def _analyze(audio: np.ndarray, sample_rate: int) -> Trajectory:
     return Trajectory(curves.astype(np.float32), timbre_code(power, librosa))
 
 
-def _refined_f0(y: np.ndarray, yin: np.ndarray, tonal: np.ndarray, n: int, librosa) -> np.ndarray:
-    """yin's f0, refined (refine_f0) on the tonal frames, the only ones the pitch curve keeps."""
-    refined = refine_f0(y, ANALYSIS_SR, HOP, np.where(tonal, yin, np.nan), 2 * N_FFT)
-    f0 = np.where(np.isfinite(refined), refined, yin)
+def _f0(y: np.ndarray, tonal: np.ndarray, n: int) -> np.ndarray:
+    """f0 per frame (f0.py: yin, arbitrated and refined by the spectrum on the tonal frames, the
+    only ones the pitch curve keeps; elsewhere yin's alone)."""
+    spectra = f0.PeakSpectra(y, ANALYSIS_SR, HOP, np.flatnonzero(tonal), 2 * N_FFT)
+    yin = f0.yin(y, ANALYSIS_SR, HOP, N_FFT, *F0_RANGE_HZ, spectra)[:n]
+    refined = spectra.refine(yin)
+    hz = np.where(np.isfinite(refined), refined, yin)
     # A tone below 40 Hz reads at yin's floor: there (only), a second search from 30 Hz, taken
     # where a peak stands at the period it finds, within 12 dB of the frame's strongest. (One
     # search from 30 Hz everywhere takes sub-octaves of inharmonic rings for their period.)
     at_floor = tonal & (yin < F0_RANGE_HZ[0] * 2 ** (2 / 12))
     if at_floor.any():
-        deep = librosa.yin(y, fmin=SUB_F0_HZ, fmax=F0_RANGE_HZ[1], sr=ANALYSIS_SR, frame_length=N_FFT, hop_length=HOP,
-                           center=True)[:n]
-        sub = refine_f0(y, ANALYSIS_SR, HOP, np.where(at_floor & (deep < F0_RANGE_HZ[0]), deep, np.nan), 2 * N_FFT,
-                        within_db=12.0)
-        f0 = np.where(np.isfinite(sub), sub, f0)
-    return f0
-
-
-def refine_f0(y: np.ndarray, rate: int, hop: int, guess_hz: np.ndarray, frame: int,
-              within_db: float | None = None) -> np.ndarray:
-    """Per frame (centred, every `hop` samples), the frequency of the spectral peak nearest the
-    guess (yin's), within REFINE_CENTS; NaN where no peak lies inside that span (or, given
-    `within_db`, where the peak is further than that below the frame's strongest).
-
-    yin finds the period (which partial is the fundamental) and the peak gives its frequency:
-    yin alone reads low tones sharp (a 41 Hz sine 16 cents, at 24 kHz with 2048-sample frames:
-    the frame holds few periods), and an inharmonic upper partial pulls it. On a Hann window of
-    `frame` samples (170 ms here: a C1's second harmonic lies six bins away) zero-padded four
-    times, a parabola through the log magnitude reads a sine within a fifth of a cent from C1."""
-    n_fft = 4 * frame
-    window = np.hanning(frame + 1)[:frame]  # periodic, as librosa's
-    padded = np.pad(np.asarray(y, np.float64), frame // 2)
-    bin_hz = rate / n_fft
-    out = np.full(len(guess_hz), np.nan)
-    # Only the frames asked about are transformed (the analysis asks about the tonal ones).
-    asked = np.flatnonzero(np.isfinite(guess_hz) & (np.arange(len(guess_hz)) * hop < len(y)))
-    if not len(asked):
-        return out
-    frames = padded[asked[:, None] * hop + np.arange(frame)] * window
-    spectra = np.abs(np.fft.rfft(frames, n_fft, axis=1))
-    for m, spectrum in zip(asked, spectra):
-        guess = guess_hz[m]
-        centre = guess / bin_hz
-        low = int(min(np.floor(centre * 2 ** (-REFINE_CENTS / 1200)), round(centre) - 2))
-        high = int(max(np.ceil(centre * 2 ** (REFINE_CENTS / 1200)), round(centre) + 2))
-        if low < 1 or high >= len(spectrum) - 1:
-            continue
-        k = low + int(np.argmax(spectrum[low:high + 1]))
-        if k in (low, high):  # the span's edge: no peak inside it
-            continue
-        if within_db is not None and spectrum[k] < spectrum.max() * 10 ** (-within_db / 20):
-            continue
-        a, b, c = np.log(spectrum[k - 1:k + 2] + 1e-12)
-        curvature = a - 2 * b + c
-        out[m] = (k + (0.5 * (a - c) / curvature if curvature < 0 else 0.0)) * bin_hz
-    return out
+        deep = f0.yin(y, ANALYSIS_SR, HOP, N_FFT, SUB_F0_HZ, F0_RANGE_HZ[1], spectra)[:n]
+        sub = spectra.refine(np.where(at_floor & (deep < F0_RANGE_HZ[0]), deep, np.nan), within_db=12.0)
+        hz = np.where(np.isfinite(sub), sub, hz)
+    return hz
 
 
 def timbre_code(power: np.ndarray, librosa) -> np.ndarray:

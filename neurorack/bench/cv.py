@@ -9,7 +9,7 @@ from the impact gate 1 would play:
   +5 V; each render re-analysed, the descriptor's mean over the sound's audible frames against
   the volts (Spearman, and the span from -5 V to +5 V);
 - **pitch**: CV 4 (pitch, 1 V/oct) over five octaves on the tonal factory sounds; the render's
-  f0 (yin for the period, refined to the nearest spectral peak, on the frames where the sound is audible and tonal)
+  f0 (f0.py: yin for the period, refined to the nearest spectral peak, on the frames where the sound is audible and tonal)
   against the volts, in cents, before and after a calibration (the straight line through the
   measurements: a scale and offset trim, as a musician tunes a VCO). Target: within 5 cents.
 """
@@ -177,19 +177,20 @@ def _window(centre_midi: float, scale) -> float:
 
 
 def f0_per_frame(audio: np.ndarray, rate: int, n_frames: int) -> np.ndarray:
-    """f0 (Hz) per descriptor frame, as the analysis reads it (yin's period refined to the nearest
-    spectral peak, descriptors.refine_f0) at the render's rate; NaN where the frame is far below
-    the render's peak or no peak lies near yin's estimate."""
+    """f0 (Hz) per descriptor frame, as the analysis reads it (f0.py: yin's period, arbitrated by the
+    spectrum where yin is unsure, refined to the nearest spectral peak) at the render's rate; NaN
+    where the frame is far below the render's peak or no peak lies near yin's estimate."""
     import librosa
 
     from .. import descriptors as D
+    from .. import f0
 
     hop = rate // D.FRAME_RATE
     y = np.asarray(audio, np.float64)
-    f0 = librosa.yin(y, fmin=F0_RANGE_HZ[0], fmax=F0_RANGE_HZ[1], sr=rate, frame_length=YIN_FRAME, hop_length=hop,
-                     center=True)[:n_frames]
     rms = librosa.feature.rms(y=y, frame_length=YIN_FRAME, hop_length=hop, center=True)[0][:n_frames]
     loud = rms >= rms.max() * 10 ** (-30 / 20)
+    spectra = f0.PeakSpectra(y, rate, hop, np.flatnonzero(loud), REFINE_FRAME)
+    yin = f0.yin(y, rate, hop, YIN_FRAME, *F0_RANGE_HZ, spectra)[:n_frames]
     out = np.full(n_frames, np.nan)
-    out[:len(f0)] = D.refine_f0(y, rate, hop, np.where(loud[:len(f0)], f0, np.nan), REFINE_FRAME)
+    out[:len(yin)] = spectra.refine(np.where(loud[:len(yin)], yin, np.nan))
     return out
