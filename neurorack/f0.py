@@ -10,7 +10,7 @@ spectrum's strongest peak is at 600 Hz. There (only), the troughs within ``SLACK
 are yin's candidates, and the one whose frequency carries the strongest spectral peak wins if it
 stands ``ARBITER_DB`` over the lowest's: yin proposes periods, the spectrum says which is heard.
 (An octave cost instead, preferring short lags, read the impacts' booms 11–25 times too high in
-their noise; docs/benchmarks.md, Control, ninth round.) Where a trough is under the threshold
+their noise; docs/benchmarks.md, Control, "The pitch analysis".) Where a trough is under the threshold
 the period is librosa.yin's.
 """
 from __future__ import annotations
