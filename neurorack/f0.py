@@ -40,19 +40,18 @@ class PeakSpectra:
         blocks = padded[self.frames[:, None] * hop + np.arange(frame)] * window
         self.magnitude = np.abs(np.fft.rfft(blocks, self.n_fft, axis=1))
 
-    def _span(self, hz: float, cents: float) -> tuple[int, int]:
-        centre = hz / self.bin_hz
-        low = int(min(np.floor(centre * 2 ** (-cents / 1200)), round(centre) - 2))
-        high = int(max(np.ceil(centre * 2 ** (cents / 1200)), round(centre) + 2))
+    def _span(self, hz):
+        """The bins within REFINE_CENTS of `hz` (an array or one value), at least two either side."""
+        centre = np.asarray(hz, np.float64) / self.bin_hz
+        low = np.minimum(np.floor(centre * 2 ** (-REFINE_CENTS / 1200)), np.round(centre) - 2).astype(np.int64)
+        high = np.maximum(np.ceil(centre * 2 ** (REFINE_CENTS / 1200)), np.round(centre) + 2).astype(np.int64)
         return low, high
 
     def levels(self, m: int, hz: np.ndarray) -> np.ndarray:
         """The strongest magnitude within REFINE_CENTS of each of `hz` in frame m (0 outside the spectrum)."""
-        centre = np.asarray(hz, np.float64) / self.bin_hz
         spectrum = self.magnitude[self.row[m]]
-        low = np.maximum(np.minimum(np.floor(centre * 2 ** (-REFINE_CENTS / 1200)), np.round(centre) - 2), 1).astype(np.int64)
-        high = np.minimum(np.maximum(np.ceil(centre * 2 ** (REFINE_CENTS / 1200)), np.round(centre) + 2),
-                          len(spectrum) - 1).astype(np.int64)
+        low, high = self._span(hz)
+        low, high = np.maximum(low, 1), np.minimum(high, len(spectrum) - 1)
         span = low[:, None] + np.arange(max(int((high - low).max(initial=0)) + 1, 1))
         inside = span <= high[:, None]
         return np.where(inside, spectrum[np.where(inside, span, 0)], 0.0).max(axis=1, initial=0.0)
@@ -71,7 +70,7 @@ class PeakSpectra:
             if not np.isfinite(guess):
                 continue
             spectrum = self.magnitude[self.row[int(m)]]
-            low, high = self._span(guess, REFINE_CENTS)
+            low, high = (int(x) for x in self._span(guess))
             if low < 1 or high >= len(spectrum) - 1:
                 continue
             k = low + int(np.argmax(spectrum[low:high + 1]))
