@@ -309,12 +309,10 @@ def test_the_start_shapes_evaluated_together_give_what_one_at_a_time_gives(monke
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
-def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
-    """Two strong low partials over a noise floor falling 60 dB to 24 kHz, brightness set to 0.1
-    and richness held at 0.7: darkening narrows the spread, brightening widens it, and from the
-    start shapes that only brighten or spread the solve stopped on the bright side (tilt +0.5),
-    the knob turned the wrong way (knobs.START_SHAPES' (-0.5, 0.1): a darkening start)."""
-    from neurorack.synth.knobs import KnobTables, enforce
+def dark_against_rich_frame() -> tuple:
+    """enforce()'s inputs for one frame: two strong low partials over a noise floor falling 60 dB
+    to 24 kHz, brightness set to 0.1 and richness to 0.7 (darkening narrows its spread)."""
+    from neurorack.synth.knobs import KnobTables
 
     tables = KnobTables(FrameGrid(48000))
     t = {**vars(tables), **tables.arrays()}
@@ -324,10 +322,45 @@ def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
     noise = 1e-2 * 10.0 ** (-6.0 * np.arange(tables.n_bins) / tables.n_bins)[None]
     click = np.full((1, tables.n_bins), 1e-5)
     curves = np.array([[0.57, 0.07, 0.71, 0.71, 0.7, 0.1, 0.32]])
-    part_gain, *_ = enforce(np, t, curves, freqs, part_power, noise, click, np.zeros((1, 8)))
+    return t, curves, freqs, part_power, noise, click, np.zeros((1, 8))
+
+
+def test_a_dark_setting_darkens_a_low_frame_whose_richness_is_held_high():
+    """The frame above, richness held: darkening narrows the spread, brightening widens it, and
+    from the start shapes that only brighten or spread the solve stopped on the bright side (tilt
+    +0.5), the knob turned the wrong way (knobs.START_SHAPES' (-0.5, 0.1): a darkening start)."""
+    from neurorack.synth.knobs import enforce
+
+    t, curves, freqs, *inputs = dark_against_rich_frame()
+    part_gain, *_ = enforce(np, t, curves, freqs, *inputs)
     # the tilt, in doublings per octave, from the two ends of the partials' gains
     octaves = np.log2(freqs[0, -1] / freqs[0, 0])
     assert np.log2(part_gain[0, -1] / part_gain[0, 0]) / octaves < -0.2
+
+
+def test_a_turned_brightness_wins_over_a_held_richness_it_cannot_be_met_with(monkeypatch):
+    """dark_against_rich_frame (brightness 0.1 against richness 0.7: darkening narrows it). The
+    shape's estimates of the two, as solved: turning brightness brings it nearer its setting than
+    holding both, at richness's cost (knobs.HELD_WEIGHT). Turning richness changes nothing here: it weighs three times already
+    (knobs.RICHNESS_WEIGHT), and a held brightness lighter still let the tilt swing between frames."""
+    from neurorack.synth import knobs
+
+    t, curves, *inputs = dark_against_rich_frame()
+    solved = []
+    solve = knobs._Shape.solve
+
+    def recording(shape, noise, click, fixed, *args):
+        a, b = solve(shape, noise, click, fixed, *args)
+        ln_c, _, std, _, _ = shape._measures(*shape._powers(noise, click, fixed, a, b))
+        solved.append((D.from_physical("brightness", float(np.exp(ln_c[0, 0]))), D.from_physical("richness", float(std[0, 0]))))
+        return a, b
+
+    monkeypatch.setattr(knobs._Shape, "solve", recording)
+    for moved in ((), D.Trajectory.turned("brightness"), D.Trajectory.turned("richness")):
+        knobs.enforce(np, t, curves, *inputs, moved)
+    (held_b, held_r), (turned_b, brightness_r), richness_turned = solved
+    assert turned_b < held_b - 0.05 and brightness_r < held_r, solved
+    assert richness_turned == (held_b, held_r), solved
 
 
 def test_a_low_percussivity_setting_turns_a_loud_click_down():
@@ -352,12 +385,15 @@ def test_a_low_percussivity_setting_turns_a_loud_click_down():
     assert np.all(enforce(np, t, curves, freqs, part_power, noise, click, reverb)[3] >= 1.0)  # high: a floor only
 
 
-def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves():
+def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves(monkeypatch):
     """The click is white: with the noise gone, a loud one holds the flatness up. Where noisiness
     is the knob turned, the click gives way too; where brightness or richness is turned as well,
-    it does not (on a tonal sound the click is what brightens and spreads)."""
+    it does not (on a tonal sound the click is what brightens and spreads). The shape's own
+    precedence (a turned richness over a held brightness) is set aside: it is not the click's."""
+    from neurorack.synth import knobs
     from neurorack.synth.knobs import enforce
 
+    monkeypatch.setattr(knobs, "HELD_WEIGHT", 1.0)
     t, curves, freqs, part_power, noise, click, reverb = knob_frames(64, seed=4)
     click = click * 1e3  # the click louder than the rest
     curves[:, D.INDEX["noisiness"]] = 0.1
@@ -371,9 +407,11 @@ def test_a_turned_noisiness_quiets_the_click_that_a_held_one_leaves():
 
 def test_a_turned_richness_keeps_the_noise_level_its_spread_counted_on(monkeypatch):
     """With richness turned and noisiness held, the noise is not levelled again after the shape:
-    its gains are the shape's alone, as if the noise's level were never solved."""
+    its gains are the shape's alone, as if the noise's level were never solved. (The shape's own
+    precedence, a turned richness over a held brightness, is set aside: it is not the noise's.)"""
     from neurorack.synth import knobs
 
+    monkeypatch.setattr(knobs, "HELD_WEIGHT", 1.0)
     t, curves, *inputs = knob_frames(64, seed=6)
     curves[:, D.INDEX["richness"]] = 0.9
     turned = knobs.enforce(np, t, curves, *inputs, D.Trajectory.turned("richness"))
@@ -422,6 +460,37 @@ def test_the_tone_like_estimate_reads_what_the_analysis_reads(sine_power, noise_
     assert estimate == pytest.approx(analysed, abs=0.1), (estimate, analysed)
 
 
+@pytest.mark.parametrize("hz", [35.0, 38.0, 42.0, 55.0, 110.0])
+def test_the_richness_estimate_reads_a_low_boom_as_the_analysis_does(hz):
+    """knobs._Shape estimates richness (the power-weighted spread of log frequency from 40 Hz)
+    from the parts: a boom at hz over bright noise. The analysis counts a partial through its
+    Hann lobe, so a boom below 40 Hz still rules the spread where its lobe reaches the 47 Hz bin
+    (counted whole at 40 Hz and up and not below, a 35 Hz boom read 0.69 octaves, the noise's
+    alone, where the analysis reads 3.02; now within 0.02 at each frequency here)."""
+    import librosa
+
+    from neurorack.synth import knobs
+
+    rate = D.ANALYSIS_SR
+    tables = knobs.KnobTables(FrameGrid(48000))
+    boom_power = 0.9
+    y = np.sqrt(2 * boom_power) * np.sin(2 * np.pi * hz * np.arange(rate) / rate)
+    y = y + np.sqrt(1.0 - boom_power) * band_noise(rate, 1.0, 1000.0, 6000.0, np.random.default_rng(2))
+    power = np.abs(librosa.stft(y, n_fft=D.N_FFT, hop_length=D.HOP)) ** 2
+    analysed = float(np.median(D._log_frequency_spread(power, librosa.fft_frequencies(sr=rate, n_fft=D.N_FFT))[10:-10]))
+    f = tables.bin_freqs
+    cover = (np.minimum(f + 50.0, 6000.0) - np.maximum(f - 50.0, 1000.0)).clip(0.0, None)
+    nb = tables.n_band
+    t = tables.arrays()
+    tb = {**vars(tables), **{k: (v[:nb] if k.startswith("bin_") or k in ("in_band", "counts") else v) for k, v in t.items()}}
+    noise = ((1.0 - boom_power) * cover / cover.sum())[None, :nb]
+    freqs = np.array([[hz]])
+    shape = knobs._Shape(np, tb, knobs._octaves(np, freqs), freqs, np.array([[boom_power]]), np.ones((1, 1)))
+    zero = np.zeros((1, 1))
+    _, _, estimate, _, _ = shape._measures(*shape._powers(noise, noise * 0.0, noise * 0.0, zero, zero))
+    assert float(estimate[0, 0]) == pytest.approx(analysed, abs=0.05), (float(estimate[0, 0]), analysed)
+
+
 def tonal_frames(frames: int = 16, hz: float = 200.0, noise_band: tuple = (1000.0, 6000.0), noise_level: float = 1e-3):
     """enforce()'s inputs for a harmonic tone at hz (partials falling 6 dB each) over flat noise in
     noise_band, no click, no tail: by default a frame whose tone_like the noise's level can move."""
@@ -436,6 +505,32 @@ def tonal_frames(frames: int = 16, hz: float = 200.0, noise_band: tuple = (1000.
     click = np.full((frames, tables.n_bins), 1e-12)
     curves = np.tile(np.array([0.6, 0.2, 0.3, 0.5, 0.3, 0.5, 0.5]), (frames, 1))
     return t, curves, freqs, part_power, noise, click, np.zeros((frames, 8))
+
+
+def test_a_turned_pitch_lifts_a_held_dark_brightness_to_its_fundamental(monkeypatch):
+    """A tone at 1318.5 Hz (MIDI 88, as pitch 0.889 asks) over noise below 300 Hz, brightness held
+    at 0.05 (70 Hz): held, the shape darkens toward 70 Hz; with pitch turned, the centroid it
+    aims at is no lower than a band under the fundamental (a kick played four octaves up keeps its
+    tone over its own low noise)."""
+    from neurorack.synth import knobs
+
+    hz = 440.0 * 2 ** ((88 - 69) / 12)
+    t, curves, *inputs = tonal_frames(4, hz=hz, noise_band=(20.0, 300.0), noise_level=1e-2)
+    curves[:, D.INDEX["pitch"]] = (88 - D.SCALES["pitch"].low) / (D.SCALES["pitch"].high - D.SCALES["pitch"].low)
+    curves[:, D.INDEX["brightness"]] = 0.05
+    aimed = []
+    targets = knobs._Shape.targets
+
+    def recording(shape, *args):
+        cost = targets(shape, *args)
+        aimed.append(float(np.exp(shape.ln_target.max())))
+        return cost
+
+    monkeypatch.setattr(knobs._Shape, "targets", recording)
+    knobs.enforce(np, t, curves, *inputs)
+    knobs.enforce(np, t, curves, *inputs, D.Trajectory.turned("pitch"))
+    held, turned = aimed
+    assert held < 0.5 * hz and turned >= hz * np.exp(-knobs.BRIGHTNESS_BAND) * (1 - 1e-9), (held, turned, hz)
 
 
 def estimated_tone_like(t, freqs, part_power, noise, click, gains):

@@ -10,8 +10,8 @@ within a band of its setting (inside it the decoder's render stands):
   about the middle of the spectrum's extent to spread), solved together (Levenberg-Marquardt,
   from the cheapest of a few shapes) so that the estimated centroid (magnitude-weighted, as the
   analysis takes it) and the estimated spread (power-weighted std of log2 frequency from 40 Hz,
-  as the analysis takes it) come within their bands; where both cannot, the knob turned further
-  from the decoder's render wins. Partials and the reverb tail take all of the shape; the noise
+  as the analysis takes it, each partial through its Hann lobe over the analysis's bins) come
+  within their bands; where both cannot, the knob turned further from the decoder's render wins. Partials and the reverb tail take all of the shape; the noise
   takes the tilt only, NOISE_DARK times over where it darkens (its curvature fought the
   noisiness knob), the click the tilt and the curvature above the centre;
 - **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
@@ -26,10 +26,11 @@ within a band of its setting (inside it the decoder's render stands):
 
 Where two knobs cannot both be met, the one a control moves wins (``moved``, _precedence): a
 turned noisiness quiets the click as well as the noise (brightness and richness held), a
-turned richness keeps the noise at the level its spread counted on (noisiness held), and a
-turned tone_like levels and whitens the noise for itself (noisiness held; the estimate in
-periodicity.py: more noise, and whiter, is less periodic). The curves alone cannot say which knob is turned; the engine
-marks what its CVs and MIDI controls shift. A sound's own tone_like stays learned.
+turned richness keeps the noise at the level its spread counted on (noisiness held), a turned
+brightness wins over a held richness in the shape, a held brightness asks at least a turned
+pitch's fundamental, and a turned tone_like levels and whitens the noise for itself (noisiness
+held; the estimate in periodicity.py: more noise, and whiter, is less periodic). The curves alone
+cannot say which knob is turned; the engine marks what its CVs and MIDI controls shift. A sound's own tone_like stays learned.
 
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
 seldom go there, so the decoder's render is not trusted there. At the low end of brightness and
@@ -45,6 +46,7 @@ network, as the loudness gain's target is).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -109,17 +111,26 @@ EXTENT = 1e-4  # the spectrum's extent: every element within 40 dB of its strong
 # rendered apart, and (-0.5, -0.15), gathering, left a loud click's share nearly whole at
 # percussivity 0). And (-0.5, 1) is where a grid found the cheapest shape on 92 % of ABSB's frames
 # at richness 0.9, where the descent from the others stopped at up to 8 times the cost: with the
-# noise's level kept (a turned richness, _precedence), its span 0.31 -> 0.51.
+# noise's level kept (a turned richness, _precedence), its span 0.31 -> 0.51. Then (1, 0.6) and a
+# grid that spreads hard (b 0.8-1.5, a -0.75-1.25): with partials counted through their lobes
+# (_partial_lobes), the low booms' frames at richness 0.9 stopped at up to ten times the cost a
+# grid found (ABSB, half its audible frames); at 0.9, 160 BPM 0.66 -> 0.80 with (1, 0.6) -> 0.82
+# with the grid, ABSB 0.60 -> 0.62 -> 0.75, MRTNWVE 0.63 -> 0.66 -> 0.75. The starts are chosen by
+# their costs alone (_start), so 34 cost little more than 18 did with their derivatives.
 START_SHAPES = ((0.0, -0.4), (0.0, -0.15), (0.0, 0.1), (0.0, 0.2), (0.0, 0.35), (0.5, 0.1), (0.5, 0.2), (1.0, 0.2),
                 (0.5, 0.35), (1.0, 0.35), (2.0, 0.35), (0.0, 0.6), (0.5, 0.6), (0.0, 1.0), (-1.0, 1.0), (-0.5, 0.1),
-                (-0.5, 1.0))
+                (-0.5, 1.0), (1.0, 0.6)) + tuple((a, b) for b in (0.8, 1.2, 1.5) for a in (-0.75, -0.25, 0.25, 0.75, 1.25))
 # Steps after the start: 12. (8 gave richness 0.483 of span instead of 0.497 on 14 bases, for 0.8x
 # the solve's time, but left frames unconverged, whose gains then moved 1.1 % with a 1e-7 nudge of
 # the inputs; steps of at most 0.1 in b gave a span of 0.24 instead of 0.37 on 6 bases.)
 SHAPE_STEPS = 12
 START_BATCH = 1024  # rows x start shapes evaluated at once (_start): about 25 MB of float64 at the most
 DAMPING = 0.1  # Levenberg-Marquardt's first damping, in squared band units
-ACCEPT_RAMP = 1e-3  # relative cost
+# Relative cost over which a step is taken in part (and two starts blended). 1e-3 until the lobes:
+# then Big Impact's frames with tone_like turned, where the held brightness and richness cannot
+# both be met, sat in a flat valley where half-taken steps walked with the backends' last bits
+# (renders 1.4e-4 apart, 1e-4 allowed); 3e-4 or 1e-4: 4e-5 at most over the factory sounds, 3e-3: 5e-4.
+ACCEPT_RAMP = 3e-4
 # A small cost on the shape itself (a and 4 b, in band units squared): where the two targets
 # cannot both be met the cost is flat along a valley, and without it the answer wandered there with
 # the last bits of the inputs (a 1e-7 nudge moved 1 frame in 400 by 5 %; with it, by 0.1 % at most),
@@ -134,7 +145,20 @@ RICHNESS_WEIGHT = 3.0
 # one held where the sound already is (on 14 bases, richness span 0.400 -> 0.426 with DRIVE 1,
 # 0.430 with 3; brightness 0.344 -> 0.350 either way).
 DRIVE = 1.0
-LOBE_HZ = 0.58 * D.ANALYSIS_SR / D.N_FFT  # rms width of a partial's Hann lobe in the analysis
+# And where brightness is moved by a control and richness held, richness's miss counts HELD_WEIGHT
+# times (in its residual: squared, a ninth), so the turned knob wins (_precedence): ACEAURA at
+# brightness 0.1 solved half its frames by brightening, to keep its spread (span 0.495 -> 0.615).
+# Not the other way: richness already weighs RICHNESS_WEIGHT times, and with a held brightness
+# lighter still, the tilt swung between frames (Glass Ring through the module at -5 V: a = 0 and
+# -0.5 on alternate frames, each narrow, read 0.26 wide, not 0.13, the analysis's window mixing them).
+HELD_WEIGHT = 1.0 / 3.0
+ANALYSIS_BIN_HZ = D.ANALYSIS_SR / D.N_FFT
+# Richness sees a partial where the analysis does: its Hann main lobe (four bins) over the analysis
+# bins from 40 Hz (the first at 46.9 Hz). Counted whole at its own octave from 40 Hz up and not
+# at all below, a 35-40 Hz boom, whose lobe fills the 47 Hz bin and rules the analysis's spread,
+# was left out of the estimate: on 160 BPM's frames estimated at 0.88 of richness, 0.28-0.45 measured.
+FIRST_COUNTED_BIN = math.ceil(LOW_HZ / ANALYSIS_BIN_HZ)
+LOBE_OFFSETS = np.arange(-1.0, 3.0)  # the bins floor(f / bin) - 1 .. + 2: the main lobe, |x| < 2 bins
 # The click's shares of the tilt and of the curvature, which it takes above the centre only:
 # a click with a lifted low end rings over more of the analysis's sub-blocks (percussivity 0.9
 # measured 0.43 instead of 0.56), and its high end is what brightens a tonal sound.
@@ -211,6 +235,7 @@ class KnobTables:
         self.reverb_width = float(self.reverb_centres[1] - self.reverb_centres[0]) if n_reverb_bands > 1 else 1.0
         self.reverb_norm = 1.0 / np.maximum(band_interpolation(n_reverb_bands, grid).astype(np.float64).sum(1), 1e-9)
         self.n_band = int((f <= ANALYSIS_TOP_HZ).sum())  # bins 0 .. n_band - 1 are analysed
+        self.lobe_offsets = LOBE_OFFSETS.astype(np.float64)
         # The analysis bins (from 40 Hz) each synthesis bin covers: their mean octave from 1 kHz
         # and its variance (richness's variable), and the share of the bin they are.
         af = np.arange(1, n // 2 + 1) * (D.ANALYSIS_SR / n)
@@ -241,6 +266,26 @@ def _octaves(xp, f):
 
 def _cat(xp, a, b):
     return xp.concatenate([a, xp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])], axis=-1)
+
+
+class Precedence(NamedTuple):
+    """How much each knob goes first over another it cannot be met with, each 0..1, from a
+    render's `moved`: the moved knob over the held one."""
+    noise: float = 0.0  # noisiness over brightness and richness
+    richness: float = 0.0  # richness over noisiness
+    tone: float = 0.0  # tone_like over noisiness
+    brightness_shape: float = 0.0  # brightness over richness, in the shape (HELD_WEIGHT)
+    pitch: float = 0.0  # pitch over brightness: a held brightness rises to the fundamental
+
+
+def _precedence(moved) -> Precedence:
+    if len(moved) == 0:
+        return Precedence()
+    m = [min(1.0, abs(float(x)) / MOVED_FULL) for x in moved]
+    noisiness, richness, brightness = m[D.INDEX["noisiness"]], m[D.INDEX["richness"]], m[D.INDEX["brightness"]]
+    tone_like = m[D.INDEX["tone_like"]]
+    return Precedence(noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness),
+                      tone_like * (1.0 - noisiness), brightness * (1.0 - richness), m[D.INDEX["pitch"]] * (1.0 - brightness))
 
 
 def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_power, reverb_ratio, moved=()):
@@ -301,7 +346,15 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     relax = ((noisiness - NOISINESS_FIRST) / (FULLY_ENFORCED - NOISINESS_FIRST)).clip(0.0, 1.0)
     leeway = ((_trusted(curves[..., 5:6]), xp.maximum(_trusted_above(curves[..., 5:6], *BRIGHTNESS_ABOVE), relax)),
               (_trusted(curves[..., 4:5]), xp.maximum(_trusted_above(curves[..., 4:5], *RICHNESS_ABOVE), relax)))
-    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, leeway, SHAPE_STEPS)
+    first = _precedence(moved)
+    if first.pitch > 0.0:
+        # Pitch moved, brightness held: the brightness asked is at least the fundamental's. A dark
+        # kick played at C6 darkened at the most, its tone buried under its own low noise, and
+        # the analysis read its pitch at 35 Hz (7 of its 40 frames).
+        ln_f0 = math.log(440.0) + (D.SCALES["pitch"].low - 69.0 + (D.SCALES["pitch"].high - D.SCALES["pitch"].low)
+                                   * curves[..., 6:7]) * (LN2 / 12.0)
+        ln_centroid = ln_centroid + first.pitch * (ln_f0 - ln_centroid).clip(0.0, None)
+    a, b = shape.solve(noise_band, click_band, fixed_tail, ln_centroid, spread, leeway, first, SHAPE_STEPS)
     part_s, bin_s = shape.log2_gains(a, b)
 
     def shaped(power, log2_gain):
@@ -315,7 +368,7 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     click_gain = _click_gain(xp, part_shaped, noise_shaped * noise_gain ** 2, click_shaped, share)
     noise_gain = _solve_noise(xp, tb, part_freqs, part_shaped, noise_shaped, click_shaped * click_gain ** 2 + tail_shaped,
                               flat_db, noise_below, noise_gain, NOISE_STEPS // 2)
-    noise_first, richness_first, tone_first = _precedence(moved)
+    noise_first, richness_first, tone_first = first.noise, first.richness, first.tone
     if richness_first > 0.0:
         # Richness moved, noisiness held: the noise keeps the level the shape's spread counted on
         # (a low boom whose partials start high spreads only through its low noise, which the held
@@ -360,12 +413,13 @@ class _Shape:
         self.xp, self.part_v, self.bin_v, self.part_power, self.noise_k = xp, part_v, tb["bin_v"], part_power, noise_k
         self.v = _cat(xp, part_v, tb["bin_v"])
         self.freqs = _cat(xp, part_freqs.clip(0.0, ANALYSIS_TOP_HZ), tb["bin_freqs"])
-        # The spread's variable: a partial's octave, and the mean octave of the analysis bins a
-        # synthesis bin covers (with their own spread: a 100 Hz bin at 100 Hz spans 1.6 octaves).
-        self.lv = _cat(xp, part_v, tb["bin_lv"])
-        lobe = LOBE_HZ / (part_freqs.clip(LOW_HZ, None) * LN2)
-        self.within = _cat(xp, lobe * lobe, tb["bin_lv_var"])
-        self.counted = _cat(xp, (part_freqs >= LOW_HZ) * 1.0, tb["bin_counted"])
+        # The spread's variable: the mean octave of the analysis bins a partial's lobe fills, and of
+        # those a synthesis bin covers, with their own spread (a 100 Hz bin at 100 Hz spans 1.6
+        # octaves), and the share of each that the analysis counts (from 40 Hz).
+        part_counted, part_lv, part_within = _partial_lobes(xp, tb, part_freqs)
+        self.lv = _cat(xp, part_lv, tb["bin_lv"])
+        self.within = _cat(xp, part_within, tb["bin_lv_var"])
+        self.counted = _cat(xp, part_counted, tb["bin_counted"])
         self.magnitude = _cat(xp, xp.ones_like(part_v) * math.sqrt(2.0), tb["noise_magnitude"] * tb["in_band"])
         self.centre(xp.zeros_like(part_v[..., :1]), xp.zeros_like(part_v[..., :1]))
 
@@ -401,9 +455,10 @@ class _Shape:
         c, v = self._centre(b), self.bin_v if bin_v is None else bin_v
         return CLICK_TILT * a * v + CLICK_CURVE * b * (v - c).clip(0.0, None) ** 2
 
-    def _powers(self, noise, click, fixed, a, b):
+    def _powers(self, noise, click, fixed, a, b, derivatives=True):
         """Each element's power (partials, then bins), and how its log2 amplitude moves with a and
-        with b, power-weighted (sum over its parts of power * d gain / d a, and / d b)."""
+        with b, power-weighted (sum over its parts of power * d gain / d a, and / d b; () without
+        derivatives)."""
         xp = self.xp
         c = self._centre(b)
         part_curve, bin_curve = (self.part_v - c) ** 2, (self.bin_v - c) ** 2
@@ -414,6 +469,8 @@ class _Shape:
         noise_a, noise_slope = _noise_tilt(xp, a)
         qn = noise * xp.exp((2 * LN2) * self.noise_k * noise_a * self.bin_v)
         qc = click * xp.exp((2 * LN2) * self.click_log2_gains(a, b))
+        if not derivatives:
+            return _cat(xp, qp, qn + qc + qf), ()
         d_a = _cat(xp, qp * self.part_v, (self.noise_k * noise_slope * qn + qf + CLICK_TILT * qc) * self.bin_v)
         d_b = _cat(xp, qp * part_curve, (qf + (CLICK_CURVE * (self.bin_v > c)) * qc) * bin_curve)
         return _cat(xp, qp, qn + qc + qf), (d_a, d_b)
@@ -421,7 +478,6 @@ class _Shape:
     def _measures(self, power, moves):
         """ln centroid, spread (octaves) and their derivatives in a and b; the mean octave."""
         xp = self.xp
-        inverse = 1.0 / (power + 1e-300)
         m = self.magnitude * xp.sqrt(power)
         mf = m * self.freqs
         total, f_total = m.sum(-1)[..., None] + 1e-300, mf.sum(-1)[..., None] + 1e-300
@@ -433,6 +489,9 @@ class _Shape:
         var = (w * dev).sum(-1)[..., None] / w_total
         std = xp.sqrt(var + 1e-12)
         d_c, d_s = [], []
+        if not moves:
+            return ln_c, d_c, std, d_s, mean
+        inverse = 1.0 / (power + 1e-300)
         spread_weight = self.counted * (dev - var)  # w * d = counted * moves, as d = moves / power
         for move in moves:
             d = move * inverse
@@ -440,9 +499,10 @@ class _Shape:
             d_s.append(LN2 * (move * spread_weight).sum(-1)[..., None] / w_total / std)
         return ln_c, d_c, std, d_s, mean
 
-    def targets(self, noise, click, fixed, ln_centroid, spread, leeway):
+    def targets(self, noise, click, fixed, ln_centroid, spread, leeway, first=Precedence()):
         """Sets the centre and the targets (the nearest to the decoder's own render within each
-        band) and returns each frame's cost there: 0 where the render already meets both."""
+        band) and returns each frame's cost there: 0 where the render already meets both. A held
+        richness's miss counts HELD_WEIGHT as much where brightness is moved (`first`)."""
         xp = self.xp
         zero = xp.zeros_like(self.c)
         power, moves = self._powers(noise, click, fixed, zero, zero)
@@ -465,15 +525,15 @@ class _Shape:
         drive_s = 1.0 + DRIVE * xp.abs(std - spread) / RICHNESS_BAND
         larger = xp.maximum(drive_c, drive_s)
         self.w_c = drive_c / larger / BRIGHTNESS_BAND
-        self.w_s = RICHNESS_WEIGHT * drive_s / larger / RICHNESS_BAND
+        self.w_s = RICHNESS_WEIGHT * drive_s / larger / RICHNESS_BAND * (1.0 - (1.0 - HELD_WEIGHT) * first.brightness_shape)
         r1, r2 = (ln_c - self.ln_target) * self.w_c, (std - self.spread_target) * self.w_s
         return r1 * r1 + r2 * r2
 
-    def solve(self, noise, click, fixed, ln_centroid, spread, leeway, steps):
+    def solve(self, noise, click, fixed, ln_centroid, spread, leeway, first, steps):
         """-> a, b for every frame. Frames that already meet both targets keep a = b = 0 and are
         left out of the iterations (the answer there is exactly 0 with or without them)."""
         xp = self.xp
-        cost = self.targets(noise, click, fixed, ln_centroid, spread, leeway)
+        cost = self.targets(noise, click, fixed, ln_centroid, spread, leeway, first)
         moving = _flat_nonzero(xp, cost.reshape(-1) > 0.0)
         a = xp.zeros_like(cost).reshape(-1, 1)
         b = xp.zeros_like(a)
@@ -519,28 +579,52 @@ class _Shape:
         zero = xp.zeros_like(self.c)
         shapes = ((0.0, 0.0),) + START_SHAPES
         group = max(1, START_BATCH // max(int(zero.shape[0]), 1))
-        a = b = state = None
+        a = b = cost = None
         for first in range(0, len(shapes), group):
             tries = shapes[first:first + group]
             a_try, b_try = xp.stack([zero + s[0] for s in tries]), xp.stack([zero + s[1] for s in tries])
-            cost, residuals, jacobian = self._residuals(noise, click, fixed, a_try, b_try)
+            costs = self._cost(noise, click, fixed, a_try, b_try)
             for g in range(len(tries)):
-                new = (cost[g], [x[g] for x in residuals], [x[g] for x in jacobian])
-                if state is None:
-                    a, b, state = a_try[g], b_try[g], new
+                if cost is None:
+                    a, b, cost = a_try[g], b_try[g], costs[g]
                     continue
                 # On a ramp, as the steps below: two shapes whose costs tie within ACCEPT_RAMP are
                 # blended, so the start does not jump with the inputs' last bits.
-                taken = (0.5 + (state[0] - new[0]) / (2.0 * ACCEPT_RAMP * state[0] + 1e-30)).clip(0.0, 1.0)
+                taken = (0.5 + (cost - costs[g]) / (2.0 * ACCEPT_RAMP * cost + 1e-30)).clip(0.0, 1.0)
                 a, b = a + taken * (a_try[g] - a), b + taken * (b_try[g] - b)
-                state = _blend(state, new, taken)
-        return a, b, state
+                cost = cost + taken * (costs[g] - cost)
+        # The costs alone choose (no derivatives: a third of the work); the descent's state is
+        # taken once, where the start is.
+        return a, b, self._residuals(noise, click, fixed, a, b)
+
+    def _cost(self, noise, click, fixed, a, b):
+        ln_c, _, std, _, _ = self._measures(*self._powers(noise, click, fixed, a, b, derivatives=False))
+        r1, r2 = (ln_c - self.ln_target) * self.w_c, (std - self.spread_target) * self.w_s
+        return r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2)
 
     def _residuals(self, noise, click, fixed, a, b):
         ln_c, (caa, cab), std, (sa, sb), _ = self._measures(*self._powers(noise, click, fixed, a, b))
         r1, r2 = (ln_c - self.ln_target) * self.w_c, (std - self.spread_target) * self.w_s
         cost = r1 * r1 + r2 * r2 + RIDGE * (a * a + (CURVE_SCALE * b) ** 2)
         return cost, (r1, r2), (caa * self.w_c, cab * self.w_c, sa * self.w_s, sb * self.w_s)
+
+
+def _partial_lobes(xp, t, freqs):
+    """Each partial (..., K, in Hz) as richness's analysis sees it: the share of its power in the
+    analysis bins from 40 Hz, and the mean and variance of their octaves from 1 kHz, over its Hann
+    main lobe (power at x bins off: (sinc x / 2 + (sinc(x - 1) + sinc(x + 1)) / 4)^2, zero from 2
+    bins, so the bins taken can change with the frequency without a jump)."""
+    pos = freqs / ANALYSIS_BIN_HZ
+    k = xp.floor(pos)[..., None] + t["lobe_offsets"]
+    x = k - pos[..., None]
+    power = (0.5 * xp.sinc(x) + 0.25 * (xp.sinc(x - 1.0) + xp.sinc(x + 1.0))) ** 2
+    counted = power * (k >= FIRST_COUNTED_BIN)
+    total, seen = power.sum(-1), counted.sum(-1)
+    lv = xp.log(k.clip(FIRST_COUNTED_BIN, None) * (ANALYSIS_BIN_HZ / 1000.0)) / LN2
+    weights = counted / (seen[..., None] + 1e-30)
+    mean = (weights * lv).sum(-1)
+    variance = (weights * (lv - mean[..., None]) ** 2).sum(-1)
+    return seen / (total + 1e-30), xp.where(seen > 0.0, mean, _octaves(xp, freqs)), variance
 
 
 def _noise_tilt(xp, a):
@@ -653,18 +737,6 @@ def _newton(xp, measure, x, target, low, high, steps, limit, min_slope, stall=0.
             step = step * (slope / stall).clip(0.0, 1.0)
         x = xp.minimum(xp.maximum(x - step, low), high)
     return x
-
-
-def _precedence(moved):
-    """-> how much noisiness goes first over brightness and richness (it is moved, they are not),
-    how much richness over noisiness, and how much tone_like over noisiness: each 0..1, from a
-    render's `moved`."""
-    if len(moved) == 0:
-        return 0.0, 0.0, 0.0
-    m = [min(1.0, abs(float(x)) / MOVED_FULL) for x in moved]
-    noisiness, richness, brightness = m[D.INDEX["noisiness"]], m[D.INDEX["richness"]], m[D.INDEX["brightness"]]
-    tone_like = m[D.INDEX["tone_like"]]
-    return noisiness * (1.0 - max(brightness, richness)), richness * (1.0 - noisiness), tone_like * (1.0 - noisiness)
 
 
 def _colour(xp, t, power):
