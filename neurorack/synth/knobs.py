@@ -11,9 +11,10 @@ within a band of its setting (inside it the decoder's render stands):
   from the cheapest of a few shapes) so that the estimated centroid (magnitude-weighted, as the
   analysis takes it) and the estimated spread (power-weighted std of log2 frequency from 40 Hz,
   as the analysis takes it, each partial through its Hann lobe over the analysis's bins) come
-  within their bands; where both cannot, the knob turned further from the decoder's render wins. Partials and the reverb tail take all of the shape; the noise
-  takes the tilt only, NOISE_DARK times over where it darkens (its curvature fought the
-  noisiness knob), the click the tilt and the curvature above the centre;
+  within their bands; where both cannot, the knob turned further from the decoder's render
+  wins. Partials and the reverb tail take all of the shape; the noise takes the tilt only,
+  NOISE_DARK times over where it darkens (its curvature fought the noisiness knob), the click
+  the tilt and the curvature above the centre;
 - **noisiness**: the noise's level relative to the rest, solved so that the spectral flatness
   of the mix, estimated at the analysis's resolution, comes within the band; above 0.5 the
   noise's own colour and its share of the tilt also fade out (at 1: white);
@@ -30,7 +31,8 @@ turned richness keeps the noise at the level its spread counted on (noisiness he
 brightness wins over a held richness in the shape, a held brightness asks at least a turned
 pitch's fundamental, and a turned tone_like levels and whitens the noise for itself (noisiness
 held; the estimate in periodicity.py: more noise, and whiter, is less periodic). The curves alone
-cannot say which knob is turned; the engine marks what its CVs and MIDI controls shift. A sound's own tone_like stays learned.
+cannot say which knob is turned; the engine marks what its CVs and MIDI controls shift. A sound's
+own tone_like stays learned.
 
 Above a setting of 0.5 the band below it narrows, to nothing at 0.9 (_trusted): recordings
 seldom go there, so the decoder's render is not trusted there. At the low end of brightness and
@@ -580,8 +582,8 @@ class _Shape:
         shapes = ((0.0, 0.0),) + START_SHAPES
         group = max(1, START_BATCH // max(int(zero.shape[0]), 1))
         a = b = cost = None
-        for first in range(0, len(shapes), group):
-            tries = shapes[first:first + group]
+        for at in range(0, len(shapes), group):
+            tries = shapes[at:at + group]
             a_try, b_try = xp.stack([zero + s[0] for s in tries]), xp.stack([zero + s[1] for s in tries])
             costs = self._cost(noise, click, fixed, a_try, b_try)
             for g in range(len(tries)):
