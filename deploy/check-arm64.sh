@@ -33,6 +33,10 @@ MIRROR="${DEBIAN_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/source
 ARM64_STEPS="${ARM64_STEPS:-install again verify size torch render record plan playable}"
 want() { [[ " $ARM64_STEPS " == *" $1 "* ]]; }
 BASE="$CACHE/base" RUN="$CACHE/run"
+# Inside the emulated root: the Pi user the check creates, and where its checkout lies, as a
+# musician would clone it (not a path of this machine: every use is under $RUN or in_root).
+PI_USER=musician
+PI_CHECKOUT="/home/$PI_USER/neurorack"
 # torch for the render step, where the runtime has no torch-free backend yet: a release whose
 # PyPI wheel for aarch64 is the CPU-only build (newer ones there are CUDA builds; PyTorch's own
 # CPU index is not reachable from every machine).
@@ -104,10 +108,10 @@ reuse_root() {  # ARM64_RESUME=1: the root of the last run, with this checkout c
 }
 
 copy_checkout() {
-  rm -rf "$RUN/home/musician/neurorack"
-  mkdir -p "$RUN/home/musician/neurorack"
-  (cd "$SRC" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$RUN/home/musician/neurorack/")
-  in_root chown -R musician: /home/musician/neurorack
+  rm -rf "$RUN$PI_CHECKOUT"
+  mkdir -p "$RUN$PI_CHECKOUT"
+  (cd "$SRC" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$RUN$PI_CHECKOUT/")
+  in_root chown -R "$PI_USER": "$PI_CHECKOUT"
 }
 
 fake_pi() {
@@ -139,13 +143,13 @@ case "$2:$3" in
 esac
 EOF
   chmod +x "$RUN/usr/local/bin/raspi-config"
-  in_root useradd --create-home --shell /bin/bash musician
+  in_root useradd --create-home --shell /bin/bash "$PI_USER"
   copy_checkout
 }
 
-install_runtime() { in_root env SUDO_USER=musician /home/musician/neurorack/deploy/install.sh --board pi-mcp3208; }
+install_runtime() { in_root env SUDO_USER="$PI_USER" "$PI_CHECKOUT/deploy/install.sh" --board pi-mcp3208; }
 install_again() {
-  in_root env SUDO_USER=musician /home/musician/neurorack/deploy/install.sh --board pi-mcp3208 | tee "$CACHE/second.log"
+  in_root env SUDO_USER="$PI_USER" "$PI_CHECKOUT/deploy/install.sh" --board pi-mcp3208 | tee "$CACHE/second.log"
   grep -q "^nothing to do" "$CACHE/second.log" && ! grep -q "^doing:" "$CACHE/second.log"
 }
 verify_unit() { in_root systemd-analyze verify /etc/systemd/system/neurorack.service; }
@@ -171,7 +175,7 @@ torch_for_render() {
   log "  render step: $CHECK_TORCH (CPU-only aarch64 wheel from PyPI, no nvidia packages) in /opt/check-torch, $(du -sm "$RUN/opt/check-torch" | cut -f1) MB, not part of the runtime"
 }
 as_musician() {
-  in_root runuser -u musician -- env HOME=/home/musician NEURORACK_CONFIG=/var/lib/neurorack/boards \
+  in_root runuser -u "$PI_USER" -- env HOME="/home/$PI_USER" NEURORACK_CONFIG=/var/lib/neurorack/boards \
     NEURORACK_SOUNDS=/var/lib/neurorack/sounds XDG_CACHE_HOME=/var/lib/neurorack/cache "${RENDER_ENV[@]}" "$@"
 }
 render_impact() {
@@ -221,9 +225,9 @@ make_demo_plan() {
   # What `make demo` would install on this arm64 machine (deploy/make-venv.sh's choice, then
   # pip's resolution, --dry-run): no torch from this index, no nvidia or triton packages.
   local plan extras
-  plan="$(in_root sh -c 'cd /home/musician/neurorack && bash deploy/make-venv.sh --plan python3')"
+  plan="$(in_root sh -c "cd $PI_CHECKOUT && bash deploy/make-venv.sh --plan python3")"
   extras="${plan##*extras=}"
-  in_root sh -c "python3 -m venv /tmp/demo-venv && cd /home/musician/neurorack &&
+  in_root sh -c "python3 -m venv /tmp/demo-venv && cd $PI_CHECKOUT &&
     /tmp/demo-venv/bin/pip install -q --dry-run --ignore-installed --report /tmp/demo-plan.json '.[$extras]'"
   in_root /tmp/demo-venv/bin/python -c "
 import json, sys

@@ -480,10 +480,8 @@ def test_the_richness_estimate_reads_a_low_boom_as_the_analysis_does(hz):
     analysed = float(np.median(D._log_frequency_spread(power, librosa.fft_frequencies(sr=rate, n_fft=D.N_FFT))[10:-10]))
     f = tables.bin_freqs
     cover = (np.minimum(f + 50.0, 6000.0) - np.maximum(f - 50.0, 1000.0)).clip(0.0, None)
-    nb = tables.n_band
-    t = tables.arrays()
-    tb = {**vars(tables), **{k: (v[:nb] if k.startswith("bin_") or k in ("in_band", "counts") else v) for k, v in t.items()}}
-    noise = ((1.0 - boom_power) * cover / cover.sum())[None, :nb]
+    tb = knobs.band_tables({**vars(tables), **tables.arrays()})
+    noise = ((1.0 - boom_power) * cover / cover.sum())[None, :tables.n_band]
     freqs = np.array([[hz]])
     shape = knobs._Shape(np, tb, knobs._octaves(np, freqs), freqs, np.array([[boom_power]]), np.ones((1, 1)))
     zero = np.zeros((1, 1))

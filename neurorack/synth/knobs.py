@@ -270,6 +270,14 @@ def _cat(xp, a, b):
     return xp.concatenate([a, xp.broadcast_to(b, a.shape[:-1] + b.shape[-1:])], axis=-1)
 
 
+def band_tables(t: dict) -> dict:
+    """The tables as the solves see them: the analysed band only (bins up to 12 kHz; above, every
+    weight is 0)."""
+    nb = t["n_band"]
+    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted", "tone_bin_lags")
+    return {**t, **{k: t[k][:nb] for k in banded}, "n_bins": nb}
+
+
 class Precedence(NamedTuple):
     """How much each knob goes first over another it cannot be met with, each 0..1, from a
     render's `moved`: the moved knob over the held one."""
@@ -312,10 +320,8 @@ def enforce(xp, t: dict, curves, part_freqs, part_power, noise_power, click_powe
     flat_db = D.SCALES["noisiness"].low + (D.SCALES["noisiness"].high - D.SCALES["noisiness"].low) * noisiness
     part_v = _octaves(xp, part_freqs)
     seen = (part_freqs <= ANALYSIS_TOP_HZ) * 1.0
-    # The solves see the analysed band only (bins up to 12 kHz; above, every weight is 0).
     nb = t["n_band"]
-    banded = ("bin_v", "bin_freqs", "in_band", "counts", "bin_lv", "bin_lv_var", "bin_counted", "tone_bin_lags")
-    tb = {**t, **{k: t[k][:nb] for k in banded}, "n_bins": nb}
+    tb = band_tables(t)
     # The tail follows the dry band by band, so it is estimated once, unshaped, in two parts:
     # what the noise feeds (moves with the noise's gain) and what partials and click feed.
     hats = _reverb_hats(xp, t, part_freqs)
@@ -501,7 +507,7 @@ class _Shape:
             d_s.append(LN2 * (move * spread_weight).sum(-1)[..., None] / w_total / std)
         return ln_c, d_c, std, d_s, mean
 
-    def targets(self, noise, click, fixed, ln_centroid, spread, leeway, first=Precedence()):
+    def targets(self, noise, click, fixed, ln_centroid, spread, leeway, first):
         """Sets the centre and the targets (the nearest to the decoder's own render within each
         band) and returns each frame's cost there: 0 where the render already meets both. A held
         richness's miss counts HELD_WEIGHT as much where brightness is moved (`first`)."""
